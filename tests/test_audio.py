@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from wavenet.audio import AudioError, audio_bytes, load_audio, save_audio
+from conftest import tone
+
+
+@pytest.mark.parametrize("fmt, suffix", [("WAV", ".wav"), ("FLAC", ".flac"), ("OGG", ".ogg"), ("MP3", ".mp3")])
+def test_every_supported_format_loads_as_mono_float32_at_the_target_rate(tmp_path, fmt, suffix):
+    stereo = np.stack([tone(1.0, 44100), tone(1.0, 44100, freq=220)], axis=1)
+    path = tmp_path / f"clip{suffix}"
+    sf.write(path, stereo, 44100, format=fmt)
+    audio = load_audio(path, 16000)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(len(audio) - 16000) < 1200  # MP3 adds encoder padding
+    assert 0.2 < np.abs(audio).max() <= 1.0
+
+
+def test_the_real_piano_clip_loads(piano_clip):
+    audio = load_audio(piano_clip, 16000)
+    assert len(audio) == 45 * 16000
+
+
+def test_bytes_of_an_upload_load_like_a_file():
+    audio = load_audio(audio_bytes(tone(0.5), 16000, "FLAC"), 8000)
+    assert len(audio) == 4000
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a readable audio file"),
+    (b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "not a readable audio file"),
+    (b"%PDF-1.4 definitely not audio" * 10, "not a readable audio file"),
+])
+def test_unreadable_files_give_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=message):
+        load_audio(path, 16000)
+
+
+def test_empty_silent_non_finite_too_long_and_missing_input_are_named(tmp_path):
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match="no audio samples|not a readable"):
+        load_audio(tmp_path / "empty.wav", 16000)
+    sf.write(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+    with pytest.raises(AudioError, match="silent"):
+        load_audio(tmp_path / "silent.wav", 16000)
+    assert len(load_audio(tmp_path / "silent.wav", 16000, allow_silence=True)) == 16000
+    nan = tone(0.1)
+    nan[10] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        load_audio(tmp_path / "nan.wav", 16000)
+    sf.write(tmp_path / "long.wav", tone(3.0), 16000)
+    with pytest.raises(AudioError, match="limit is 2 s"):
+        load_audio(tmp_path / "long.wav", 16000, max_seconds=2)
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio(tmp_path / "missing.wav", 16000)
+
+
+def test_saved_wav_is_pcm16_and_flac_round_trips(tmp_path):
+    audio = tone(0.5)
+    save_audio(tmp_path / "a.wav", audio, 16000)
+    save_audio(tmp_path / "a.flac", audio, 16000)
+    assert sf.info(tmp_path / "a.wav").subtype == "PCM_16"
+    back, rate = sf.read(tmp_path / "a.flac", dtype="float32")
+    assert rate == 16000 and np.abs(back - audio).max() < 1e-4
+    with pytest.raises(AudioError):
+        save_audio(tmp_path / "a.mp4", audio, 16000)

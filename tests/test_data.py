@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from wavenet import mulaw
+from wavenet.cli import main
+from wavenet.data import ClipSet, prepare
+from conftest import tone
+
+
+def make_recordings(folder, count=6, seconds=3.2):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        sf.write(folder / f"piece{i}.wav", tone(seconds, 22050, freq=200 + 50 * i), 22050)
+
+
+def test_prepare_cuts_clips_splits_by_recording_and_writes_a_manifest(tmp_path):
+    make_recordings(tmp_path / "src")
+    (tmp_path / "src" / "broken.wav").write_bytes(b"not audio")
+    manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, seed=0, progress=False)
+    assert manifest["train_clips"] + manifest["val_clips"] == 18  # 3 whole clips of 1 s per recording
+    assert list(manifest["skipped"]) == ["broken.wav"]
+    splits = {s["split"] for s in manifest["sources"].values()}
+    assert splits == {"train", "val"}
+    val_sources = {k for k, s in manifest["sources"].items() if s["split"] == "val"}
+    assert len(val_sources) == 2
+    train = ClipSet.load(tmp_path / "out", "train")
+    assert train.clips.shape == (12, 16000) and train.clips.dtype == torch.uint8
+    again = prepare(tmp_path / "src", tmp_path / "out2", 16000, 1.0, 0.34, seed=0, progress=False)
+    assert {k for k, s in again["sources"].items() if s["split"] == "val"} == val_sources
+
+
+def test_prepare_resumes_without_redoing_finished_sources(tmp_path):
+    make_recordings(tmp_path / "src", count=3)
+    prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, progress=False)
+    shard = next((tmp_path / "out" / "clips").glob("*.u8"))
+    stamp = shard.stat().st_mtime_ns
+    sf.write(tmp_path / "src" / "new.wav", tone(2.5, 16000), 16000)
+    manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, progress=False)
+    assert shard.stat().st_mtime_ns == stamp
+    assert len(manifest["sources"]) == 4
+
+
+def test_a_single_recording_is_split_by_time(tmp_path, piano_clip):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "clip.wav").write_bytes(piano_clip.read_bytes())
+    manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 5.0, 0.2, progress=False)
+    assert (manifest["train_clips"], manifest["val_clips"]) == (7, 2)
+    val = ClipSet.load(tmp_path / "out", "val").clips.numpy()
+    audio, _ = sf.read(piano_clip, dtype="float32")
+    assert np.array_equal(val[-1], mulaw.encode(audio[8 * 80000 : 9 * 80000]))
+
+
+def test_random_crops_are_reproducible_windows_of_the_clips(tmp_path):
+    make_recordings(tmp_path / "src", count=2)
+    prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.0, progress=False)
+    clips = ClipSet.load(tmp_path / "out", "train")
+    a = clips.random_crops(4, 500, torch.Generator().manual_seed(3))
+    b = clips.random_crops(4, 500, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (4, 500)
+    rows = clips.clips.numpy()
+    first = a[0].numpy()
+    assert any(first.tobytes() in row.tobytes() for row in rows)
+
+
+def test_prepare_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["prepare", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'missing'}: no such folder",
+                   f"error: {tmp_path / 'empty'}: no audio files (.wav, .flac, .ogg, .mp3) found"]
+    make_recordings(tmp_path / "src", count=2)
+    assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--clip-seconds", "1"]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["sample_rate"] == 16000

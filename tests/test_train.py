@@ -1,0 +1,101 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from wavenet.checkpoint import load_checkpoint
+from wavenet.data import prepare
+from wavenet.model import WaveNetConfig
+from wavenet.train import Trainer, TrainSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--preset", "small", "--residual-channels", "4", "--dilation-channels", "4", "--skip-channels", "8"]
+
+
+@pytest.fixture(scope="module")
+def piano_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("piano")
+    (root / "src").mkdir()
+    (root / "src" / "clip.wav").write_bytes((ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav").read_bytes())
+    prepare(root / "src", root / "data", 16000, 1.0, 0.2, progress=False)
+    return root / "data"
+
+
+def train_cli(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "wavenet", "train", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_training_lowers_the_loss_and_logs_curves_audio_and_checkpoints(piano_data, tmp_path):
+    config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
+    settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
+                             val_every=60, checkpoint_every=60, sample_seconds=0.05)
+    summary = Trainer(config, piano_data, tmp_path / "run", settings, progress=False).train()
+    events = EventAccumulator(str(tmp_path / "run" / "tb")).Reload()
+    losses = [e.value for e in events.Scalars("loss/train")]
+    assert losses[-1] < losses[0] - 0.7  # from ~5.5 nats (uniform) towards the data's entropy
+    assert {"loss/val", "bits/val", "lr", "samples_per_s", "audio_hours_seen"} <= set(events.Tags()["scalars"])
+    assert events.Tags()["audio"] == ["sample"] and events.Tags()["images"] == ["sample_cqt"]
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [
+        "step00000060.png", "step00000060.wav", "step00000120.png", "step00000120.wav"]
+    model, info = load_checkpoint(tmp_path / "run" / "best")
+    assert info["training"]["steps"] in (60, 120) and math.isfinite(info["training"]["val_loss"])
+    assert summary["steps"] == 120 and summary["audio_hours_seen"] == pytest.approx(120 * 4 * 400 / 16000 / 3600, abs=1e-4)
+
+
+def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):
+    args = [*TINY, "--data", str(piano_data), "--batch-size", "2", "--output-length", "200", "--max-steps", "12",
+            "--checkpoint-every", "3", "--val-every", "3", "--sample-seconds", "0", "--warmup-steps", "2"]
+    straight = train_cli(*args, "--run", str(tmp_path / "straight"))
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()
+
+    killed = train_cli(*args, "--run", str(tmp_path / "killed"))
+    config = tmp_path / "killed" / "last" / "config.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if config.exists() and json.loads(config.read_text())["training"]["steps"] >= 6:
+            break
+        time.sleep(0.05)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    steps_at_kill = json.loads(config.read_text())["training"]["steps"]
+    assert steps_at_kill < 12
+    resumed = train_cli(*args, "--run", str(tmp_path / "killed"), "--resume")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert f"resumed {tmp_path / 'killed'} at step {steps_at_kill}" in output
+    a, _ = load_checkpoint(tmp_path / "straight" / "last")
+    b, _ = load_checkpoint(tmp_path / "killed" / "last")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_two_cpu_processes_under_torchrun_keep_identical_replicas(piano_data, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "wavenet", "train", *TINY, "--data", str(piano_data), "--run-dir", str(tmp_path / "ddp"),
+               "--batch-size", "2", "--output-length", "200", "--max-steps", "4", "--sample-seconds", "0"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["replica_difference"] == 0.0
+    assert summary["samples_seen"] == 4 * 2 * 2 * 200  # both replicas' batches count
+
+
+def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):
+    for extra, message in [(["--data", str(tmp_path / "none")], "not a prepared dataset"),
+                           (["--data", str(piano_data), "--output-length", "90000", "--max-steps", "1"], "do not fit"),
+                           (["--data", str(piano_data)], "--max-steps, --epochs or --time-budget")]:
+        process = train_cli(*TINY, "--run", str(tmp_path / "r"), *extra)
+        output = process.communicate(timeout=120)[0]
+        assert process.returncode == 2
+        assert output.strip().splitlines()[-1].startswith("error: ") and message in output
+        assert "Traceback" not in output

@@ -1,0 +1,5 @@
+import sys
+
+from wavenet.cli import main
+
+sys.exit(main())

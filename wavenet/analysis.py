@@ -1,0 +1,154 @@
+"""Looking at audio: CQT with note names, waveform envelopes, MATLAB-compatible SNR, bits/sample."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wavenet import mulaw
+from wavenet.model import WaveNet
+
+PIANO_LOWEST = 21  # A0
+PIANO_KEYS = 88
+
+
+@dataclass
+class CQT:
+    """Magnitude in dB (0 = loudest) [bins, frames]; one bin per piano key."""
+
+    db: np.ndarray
+    notes: list[str]
+    times: np.ndarray
+
+
+def cqt(audio: np.ndarray, sample_rate: int, hop_length: int = 256) -> CQT:
+    """Constant-Q transform over the piano's range (A0..C8, bins the Nyquist frequency allows)."""
+    import librosa
+
+    top = min(PIANO_LOWEST + PIANO_KEYS - 1, int(librosa.hz_to_midi(sample_rate / 2 * 0.95)))
+    bins = top - PIANO_LOWEST + 1
+    audio = np.asarray(audio, dtype=np.float32)
+    if len(audio) < 2 * hop_length:
+        audio = np.pad(audio, (0, 2 * hop_length - len(audio)))
+    magnitude = np.abs(librosa.cqt(audio, sr=sample_rate, hop_length=hop_length,
+                                   fmin=librosa.midi_to_hz(PIANO_LOWEST), n_bins=bins, bins_per_octave=12))
+    db = librosa.amplitude_to_db(magnitude, ref=max(float(magnitude.max()), 1e-10), top_db=80.0)
+    notes = [librosa.midi_to_note(PIANO_LOWEST + i, unicode=False) for i in range(bins)]
+    times = np.arange(db.shape[1]) * hop_length / sample_rate
+    return CQT(db, notes, times)
+
+
+def cqt_png(audio: np.ndarray, sample_rate: int, title: str = "") -> bytes:
+    """The CQT as a PNG image (for training logs and model cards)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = cqt(audio, sample_rate)
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+    axes.imshow(result.db, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
+                extent=(0, max(result.times[-1], 1e-3), -0.5, len(result.notes) - 0.5))
+    ticks = [i for i, n in enumerate(result.notes) if n.startswith("C") and not n.startswith("C#")]
+    axes.set_yticks(ticks, [result.notes[i] for i in ticks])
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("note")
+    axes.set_title(title or "CQT (dB)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def envelope(audio: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(block index, min, max) over about `points` blocks: plots long audio without every sample."""
+    audio = np.asarray(audio, dtype=np.float32)
+    block = max(1, math.ceil(len(audio) / points))
+    padded = np.pad(audio, (0, (-len(audio)) % block), mode="edge" if len(audio) else "constant")
+    blocks = padded.reshape(-1, block)
+    return np.arange(len(blocks)) * block, blocks.min(axis=1), blocks.max(axis=1)
+
+
+def _tone(psd: np.ndarray, peak: int) -> tuple[int, int]:
+    """The main lobe around a peak: walk outwards while the PSD keeps falling."""
+    left = peak
+    while left > 0 and psd[left - 1] <= psd[left]:
+        left -= 1
+    right = peak
+    while right < len(psd) - 1 and psd[right + 1] <= psd[right]:
+        right += 1
+    return left, right
+
+
+def _nearest_peak(psd: np.ndarray, index: int) -> int:
+    """Climb from `index` to the local maximum it sits on."""
+    while True:
+        better = [i for i in (index - 1, index + 1) if 0 <= i < len(psd) and psd[i] > psd[index]]
+        if not better:
+            return index
+        index = max(better, key=lambda i: psd[i])
+
+
+def snr(signal: np.ndarray, harmonics: int = 6) -> float:
+    """MATLAB's one-input `snr(x)` in dB: modified periodogram with a Kaiser window (β = 38);
+    the fundamental is the largest non-DC peak and its power is summed over its main lobe;
+    DC and harmonics 2..6 are excluded from the noise, whose density there is filled in
+    with the median of the rest (never above the original spectrum)."""
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim != 1 or len(x) < 8 or not np.all(np.isfinite(x)):
+        raise ValueError("snr needs a finite 1-D signal of at least 8 samples")
+    window = np.kaiser(len(x), 38)
+    spectrum = np.abs(np.fft.rfft(x * window)) ** 2
+    psd = spectrum / np.sum(window**2)
+    psd[1 : len(psd) - (1 if len(x) % 2 == 0 else 0)] *= 2  # one-sided
+    original = psd.copy()
+    removed = np.zeros(len(psd), dtype=bool)
+    _, dc_right = _tone(spectrum, 0)  # the undoubled spectrum: DC's lobe falls from bin 0
+    removed[: dc_right + 1] = True
+    work = np.where(removed, 0.0, psd)
+    fundamental = int(np.argmax(work))
+    left, right = _tone(work, fundamental)
+    signal_power = float(psd[left : right + 1].sum())
+    removed[left : right + 1] = True
+    centroid = float(np.sum(np.arange(left, right + 1) * psd[left : right + 1]) / max(signal_power, 1e-300))
+    for h in range(2, harmonics + 1):
+        target = int(round(h * centroid))
+        if target >= len(psd) - 1:
+            break
+        peak = _nearest_peak(np.where(removed, 0.0, psd), target)
+        lo, hi = _tone(np.where(removed, 0.0, psd), peak)
+        removed[lo : hi + 1] = True
+    noise = np.where(removed, 0.0, psd)
+    kept = noise[noise > 0]
+    density = float(np.median(kept)) if len(kept) else 0.0
+    noise = np.minimum(np.where(removed, density, noise), original)
+    noise_power = float(noise.sum())
+    return 10 * math.log10(signal_power / noise_power) if noise_power > 0 else math.inf
+
+
+@torch.no_grad()
+def bits_per_sample(model: WaveNet, audio: np.ndarray, chunk: int = 32000) -> tuple[float, float]:
+    """Teacher-forced next-sample cross-entropy of `audio` (float, model's rate): (nats, bits) per sample.
+
+    Long audio is scored in chunks, each with one receptive field of context before it.
+    """
+    device = model.embed.weight.device
+    indices = torch.from_numpy(mulaw.encode(audio).astype(np.int64)).to(device)
+    context = model.config.receptive_field
+    total, count = 0.0, 0
+    for start in range(1, len(indices), chunk):
+        stop = min(len(indices), start + chunk)
+        window = indices[max(0, start - 1 - context) : stop]
+        logits = model(window[None, :-1])[0]
+        targets = window[1:]
+        keep = stop - start
+        total += F.cross_entropy(logits[:, -keep:].T, targets[-keep:], reduction="sum").item()
+        count += keep
+    nats = total / max(count, 1)
+    return nats, nats / math.log(2)

@@ -1,0 +1,102 @@
+"""Load, resample and save audio, with clear errors for input a model cannot use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+SILENCE_PEAK = 1e-4  # below this peak amplitude a file counts as silent
+
+
+class AudioError(ValueError):
+    """Input audio that cannot be used, with a message meant for the user."""
+
+
+def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float | None = None,
+               allow_silence: bool = False) -> np.ndarray:
+    """Read WAV/FLAC/OGG/MP3 (a path or the file's bytes), mix to mono, resample; float32 in [-1, 1]."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    name = "the upload" if isinstance(source, bytes) else Path(source).name
+    if not isinstance(source, bytes):
+        if not Path(source).is_file():
+            raise AudioError(f"{source}: no such file")
+    handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    try:
+        info = sf.info(handle)
+        if max_seconds is not None and info.duration > max_seconds:
+            raise AudioError(f"{name} is {info.duration:.0f} s long; the limit is {max_seconds:.0f} s")
+        if isinstance(handle, io.BytesIO):
+            handle.seek(0)
+        audio, rate = sf.read(handle, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception as error:  # libsndfile names the problem; MP3 needs the fallback below
+        audio, rate = _load_with_fallback(source, name, error)
+    if audio.size == 0:
+        raise AudioError(f"{name} contains no audio samples")
+    mono = audio.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise AudioError(f"{name} contains NaN or infinite samples")
+    if max_seconds is not None and len(mono) / rate > max_seconds:
+        raise AudioError(f"{name} is {len(mono) / rate:.0f} s long; the limit is {max_seconds:.0f} s")
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
+    if not allow_silence and np.abs(mono).max() < SILENCE_PEAK:
+        raise AudioError(f"{name} is silent")
+    return np.clip(mono, -1.0, 1.0).astype(np.float32)
+
+
+def _load_with_fallback(source: str | Path | bytes, name: str, error: Exception) -> tuple[np.ndarray, int]:
+    """Decode through audioread (via librosa) what libsndfile cannot; else a clear AudioError."""
+    import tempfile
+    import warnings
+
+    try:
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if isinstance(source, bytes):
+                with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
+                    tmp.write(source)
+                    tmp.flush()
+                    audio, rate = librosa.load(tmp.name, sr=None, mono=False)
+            else:
+                audio, rate = librosa.load(str(source), sr=None, mono=False)
+    except Exception:
+        raise AudioError(f"{name} is not a readable audio file ({error})".replace("\n", " ")) from None
+    audio = np.atleast_2d(audio).T.astype(np.float32)
+    return audio, int(rate)
+
+
+def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write WAV (PCM16) or FLAC (16-bit), chosen by the suffix."""
+    import soundfile as sf
+
+    path = Path(path)
+    if path.suffix.lower() not in (".wav", ".flac"):
+        raise AudioError(f"{path.name}: can only save .wav or .flac")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+    return path
+
+
+def audio_bytes(audio: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
+    """The encoded file (WAV or FLAC, 16-bit) as bytes, for downloads and players."""
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16", format=fmt)
+    return buffer.getvalue()
+
+
+def find_audio_files(folder: str | Path) -> list[Path]:
+    """Every audio file under `folder`, sorted, by suffix."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())

@@ -1,0 +1,105 @@
+"""Benchmarks that print numbers (and write JSON); never pass/fail timing tests."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from wavenet.model import PAPER_WIDTHS, PRESETS, WaveNet, WaveNetConfig
+from wavenet.reference import ReferenceWaveNet
+
+SHIPPED_WIDTHS = {"residual_channels": 32, "dilation_channels": 32, "skip_channels": 128}
+MEMORY_LIMIT_BYTES = 6e9  # skip a CPU measurement whose activations would not fit comfortably
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def timed(step, seconds: float, device: torch.device) -> float:
+    """Calls per second of `step` over about `seconds` (after one warm-up call)."""
+    step()
+    calls, started = 0, time.perf_counter()
+    while True:
+        step()
+        calls += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return calls / elapsed
+
+
+def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, output_length: int = 2000) -> dict:
+    """Training samples/s (predicted samples in the loss per second) of ours and of the reference."""
+    length = config.receptive_field + output_length + 1
+    activations = 4 * length * (config.residual_channels * 3 + config.dilation_channels * 3 + config.skip_channels)
+    if device.type == "cpu" and activations * len(config.dilations) > MEMORY_LIMIT_BYTES:
+        return {"skipped": f"activations ~{activations * len(config.dilations) / 1e9:.0f} GB: too large for this machine"}
+    crops = torch.randint(0, 256, (1, length), device=device)
+    ours = WaveNet(config).to(device)
+    reference = ReferenceWaveNet(config.layers, config.stacks, config.residual_channels, config.dilation_channels,
+                                 config.skip_channels).to(device)
+    optim_ours = torch.optim.Adam(ours.parameters())
+    optim_ref = torch.optim.Adam(reference.parameters())
+
+    def step_ours():
+        optim_ours.zero_grad()
+        logits = ours(crops[:, :-1], causal_pad=False)
+        F.cross_entropy(logits, crops[:, config.receptive_field + 1:]).backward()
+        optim_ours.step()
+
+    def step_reference():
+        # The reference trains on every position of its input window, padded history included.
+        window = crops[:, -(output_length + 1):]
+        optim_ref.zero_grad()
+        logits = reference(window[:, :-1])
+        F.cross_entropy(logits, window[:, 1:]).backward()
+        optim_ref.step()
+
+    ours_rate = timed(step_ours, seconds, device) * output_length
+    reference_rate = timed(step_reference, seconds, device) * output_length
+    return {"ours_samples_per_s": round(ours_rate), "reference_samples_per_s": round(reference_rate),
+            "ratio": round(ours_rate / reference_rate, 2)}
+
+
+def run_benchmarks(args) -> None:
+    device = torch.device(args.device)
+    results = {"device": device_description(device), "torch": torch.__version__, "train": {}}
+    print(f"device: {results['device']}  (torch {torch.__version__})")
+    if args.what in ("train", "all"):
+        print("training samples/s (batch 1, 2000 predicted samples per step), ours vs the reference re-implementation")
+        for preset in PRESETS:
+            for label, widths in (("shipped", SHIPPED_WIDTHS), ("paper", PAPER_WIDTHS)):
+                config = WaveNetConfig.preset(preset, **widths)
+                name = f"{preset}-{label} ({config.layers}×{config.stacks}, R{config.residual_channels} S{config.skip_channels})"
+                row = train_rates(config, device, args.seconds)
+                results["train"][name] = row
+                if "skipped" in row:
+                    print(f"  {name:<38} skipped: {row['skipped']}")
+                else:
+                    print(f"  {name:<38} ours {row['ours_samples_per_s']:>9,}   reference {row['reference_samples_per_s']:>9,}"
+                          f"   ratio {row['ratio']:.2f}×")
+    if args.what in ("generate", "all"):
+        from wavenet.bench_generate import generation_benchmarks
+
+        results["generate"] = generation_benchmarks(device, args.seconds)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.json}")

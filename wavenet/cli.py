@@ -1,0 +1,254 @@
+"""`python -m wavenet prepare|corpus|train|generate|eval|bench|info|import-seed`.
+
+Every command answers bad input with one clear line on stderr and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from wavenet.model import PAPER_WIDTHS, PRESETS
+
+
+class UsageError(ValueError):
+    """Impossible option values, reported as one line."""
+
+
+def positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def non_negative(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+        return value
+    return parse
+
+
+def add_width_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--residual-channels", type=positive(int))
+    parser.add_argument("--dilation-channels", type=positive(int))
+    parser.add_argument("--skip-channels", type=positive(int))
+    parser.add_argument("--paper-widths", action="store_true",
+                        help="the reference code's widths: residual = dilation = 64, skip = 1024")
+
+
+def widths(args) -> dict:
+    chosen = dict(PAPER_WIDTHS) if args.paper_widths else {}
+    for name in ("residual_channels", "dilation_channels", "skip_channels"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    return chosen
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_prepare(args) -> None:
+    from wavenet.data import prepare
+
+    manifest = prepare(Path(args.src), Path(args.out), args.sample_rate, args.clip_seconds, args.val_fraction,
+                       args.seed, args.max_file_seconds)
+    print(f"{args.out}: {manifest['train_clips']} train clips ({manifest['train_hours']:.3f} h), "
+          f"{manifest['val_clips']} val clips ({manifest['val_hours']:.3f} h) from {len(manifest['sources'])} "
+          f"sources; {len(manifest['skipped'])} skipped")
+
+
+def cmd_corpus(args) -> None:
+    from wavenet.corpus import build_corpus
+
+    summary = build_corpus(Path(args.out), args.hours, args.sample_rate, args.workers, args.seed,
+                           Path(args.cache), args.max_scores)
+    print(json.dumps(summary, indent=1))
+
+
+def cmd_train(args) -> None:
+    from wavenet.model import WaveNetConfig
+    from wavenet.train import Trainer, TrainSettings
+
+    config = WaveNetConfig.preset(args.preset, sample_rate=args.sample_rate, **widths(args))
+    settings = TrainSettings(batch_size=args.batch_size, output_length=args.output_length, lr=args.lr,
+                             warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
+                             epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
+                             checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
+                             seed=args.seed, compile=args.compile, init_from=args.init_from or "")
+    trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
+    summary = trainer.train()
+    if trainer.is_main:
+        print(json.dumps(summary, indent=1))
+
+
+def cmd_generate(args) -> None:
+    from wavenet.generate_cli import run_generate
+
+    run_generate(args)
+
+
+def cmd_eval(args) -> None:
+    from wavenet.analysis import bits_per_sample
+    from wavenet.audio import load_audio
+    from wavenet.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(args.checkpoint, args.device if args.device != "auto" else "cpu")
+    for path in args.audio:
+        audio = load_audio(path, model.config.sample_rate, max_seconds=args.max_seconds)
+        nats, bits = bits_per_sample(model, audio)
+        print(f"{path}: {nats:.4f} nats/sample, {bits:.4f} bits/sample ({len(audio)} samples)")
+
+
+def cmd_info(args) -> None:
+    from wavenet.checkpoint import load_checkpoint, resolve
+
+    model, info = load_checkpoint(args.checkpoint)
+    config = model.config
+    print(f"checkpoint      {resolve(args.checkpoint)}")
+    print(f"architecture    {config.layers} layers × {config.stacks} stacks, residual {config.residual_channels}, "
+          f"dilation {config.dilation_channels}, skip {config.skip_channels}, {config.classes} μ-law classes")
+    print(f"parameters      {model.parameter_count():,}")
+    print(f"receptive field {config.receptive_field} samples = {config.receptive_field_ms:.1f} ms at {config.sample_rate} Hz")
+    for key, value in info.get("training", {}).items():
+        print(f"{key:<15} {value}")
+    for key in ("data", "created", "licence"):
+        if info.get(key):
+            print(f"{key:<15} {info[key]}")
+
+
+def cmd_import_seed(args) -> None:
+    from wavenet.checkpoint import import_reference
+
+    folder = import_reference(args.pth, args.out, args.layers, args.stacks, args.sample_rate)
+    print(f"wrote {folder}")
+
+
+def cmd_bench(args) -> None:
+    from wavenet.bench import run_benchmarks
+
+    run_benchmarks(args)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m wavenet", description="WaveNet for solo piano")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("prepare", help="cut a folder of recordings into a training dataset")
+    p.add_argument("src")
+    p.add_argument("out")
+    p.add_argument("--sample-rate", type=positive(int), default=16000)
+    p.add_argument("--clip-seconds", type=positive(float), default=5.0)
+    p.add_argument("--val-fraction", type=non_negative(float), default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-file-seconds", type=positive(float), default=4 * 3600)
+    p.set_defaults(func=cmd_prepare)
+
+    p = commands.add_parser("corpus", help="render a solo-piano corpus from music21 scores and piano samples")
+    p.add_argument("out")
+    p.add_argument("--hours", type=positive(float), default=2.0)
+    p.add_argument("--sample-rate", type=positive(int), default=16000)
+    p.add_argument("--workers", type=positive(int), default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default="data/cache", help="where MIDI exports and piano samples are kept")
+    p.add_argument("--max-scores", type=positive(int), help="export at most this many scores (tests)")
+    p.set_defaults(func=cmd_corpus)
+
+    p = commands.add_parser("train", help="train (or resume) a model on a prepared dataset")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    add_width_options(p)
+    p.add_argument("--data", required=True)
+    p.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="run folder (under torchrun write --run-dir: torchrun takes --run for its own --run-path)")
+    p.add_argument("--sample-rate", type=positive(int), default=16000)
+    p.add_argument("--batch-size", type=positive(int), default=8)
+    p.add_argument("--output-length", type=positive(int), default=4000)
+    p.add_argument("--lr", type=positive(float), default=1e-3)
+    p.add_argument("--warmup-steps", type=positive(int), default=200)
+    p.add_argument("--grad-clip", type=positive(float), default=1.0)
+    p.add_argument("--max-steps", type=non_negative(int), default=0)
+    p.add_argument("--epochs", type=non_negative(float), default=0.0)
+    p.add_argument("--time-budget", type=non_negative(float), default=0.0, help="seconds of training")
+    p.add_argument("--val-every", type=positive(int), default=500)
+    p.add_argument("--checkpoint-every", type=positive(int), default=1000)
+    p.add_argument("--sample-seconds", type=non_negative(float), default=1.0,
+                   help="length of the audio sample logged at each checkpoint (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
+    p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("generate", help="sample audio from a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--seconds", type=positive(float), default=4.0)
+    p.add_argument("--temperature", type=non_negative(float), default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first-sample", type=int)
+    p.add_argument("--prime")
+    p.add_argument("--prime-seconds", type=positive(float))
+    p.add_argument("--include-prime", action="store_true")
+    p.add_argument("--variations", type=positive(int), default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_generate)
+
+    p = commands.add_parser("eval", help="teacher-forced bits/sample of a checkpoint on audio files")
+    p.add_argument("checkpoint")
+    p.add_argument("audio", nargs="+")
+    p.add_argument("--max-seconds", type=positive(float), default=600.0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser("info", help="architecture and training summary of a checkpoint")
+    p.add_argument("checkpoint")
+    p.set_defaults(func=cmd_info)
+
+    p = commands.add_parser("import-seed", help="convert the reference code's .pth checkpoint")
+    p.add_argument("pth")
+    p.add_argument("out")
+    p.add_argument("--layers", type=positive(int), default=13)
+    p.add_argument("--stacks", type=positive(int), default=5)
+    p.add_argument("--sample-rate", type=positive(int), default=16000)
+    p.set_defaults(func=cmd_import_seed)
+
+    p = commands.add_parser("bench", help="training and generation benchmarks (prints numbers, writes JSON)")
+    p.add_argument("what", choices=("train", "generate", "all"), nargs="?", default="all")
+    p.add_argument("--seconds", type=positive(float), default=3.0, help="time per measurement")
+    p.add_argument("--json", default="bench/results.json")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wavenet.audio import AudioError
+    from wavenet.checkpoint import CheckpointError
+    from wavenet.data import DataError
+    from wavenet.train import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (AudioError, CheckpointError, DataError, TrainingError, UsageError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

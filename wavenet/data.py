@@ -1,0 +1,205 @@
+"""Training data: fixed-length μ-law sub-audios, split by source recording, with a manifest.
+
+A prepared dataset is a folder:
+    manifest.json   rate, clip length, per-source split and clip counts, skipped files
+    clips/*.u8      one file per source recording: its clips as raw uint8 μ-law rows
+Re-running `prepare` skips sources whose clip file exists, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wavenet import mulaw
+from wavenet.audio import SILENCE_PEAK, AudioError, find_audio_files, load_audio
+
+MANIFEST = "manifest.json"
+CORPUS_GROUPS = "corpus.json"  # written by `wavenet corpus`: which renders share a source score
+
+
+class DataError(ValueError):
+    """A dataset that cannot be prepared or used, with a message meant for the user."""
+
+
+def cut_clips(audio: np.ndarray, clip_samples: int) -> np.ndarray:
+    """Non-overlapping μ-law clips [n, clip_samples]; the short remainder and silent clips are dropped."""
+    count = len(audio) // clip_samples
+    rows = audio[: count * clip_samples].reshape(count, clip_samples)
+    audible = np.abs(rows).max(axis=1) >= SILENCE_PEAK
+    return mulaw.encode(rows[audible])
+
+
+def split_groups(groups: list[str], val_fraction: float, seed: int) -> set[str]:
+    """The groups (source recordings) that go to validation: a seeded, reproducible choice."""
+    unique = sorted(set(groups))
+    if len(unique) < 2 or val_fraction <= 0:
+        return set()
+    rng = np.random.default_rng(seed)
+    count = min(len(unique) - 1, max(1, round(val_fraction * len(unique))))
+    return {unique[i] for i in rng.permutation(len(unique))[:count]}
+
+
+class DatasetWriter:
+    """Appends sources' clips to a prepared dataset folder and keeps its manifest."""
+
+    def __init__(self, out: Path, sample_rate: int, clip_seconds: float, val_fraction: float, seed: int):
+        self.out = Path(out)
+        (self.out / "clips").mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.out / MANIFEST
+        settings = {"sample_rate": sample_rate, "clip_samples": int(round(clip_seconds * sample_rate)),
+                    "clip_seconds": clip_seconds, "val_fraction": val_fraction, "seed": seed}
+        if self.manifest_path.exists():
+            self.manifest = json.loads(self.manifest_path.read_text())
+            old = {k: self.manifest.get(k) for k in settings}
+            if old != settings:
+                raise DataError(f"{out} was prepared with other settings ({old}); use a new folder")
+        else:
+            self.manifest = {**settings, "sources": {}, "skipped": {}, "description": ""}
+
+    @property
+    def clip_samples(self) -> int:
+        return self.manifest["clip_samples"]
+
+    def has(self, source: str) -> bool:
+        return source in self.manifest["sources"]
+
+    def add(self, source: str, audio: np.ndarray, group: str, extra: dict | None = None) -> int:
+        """Cut `audio` into clips, write them atomically, record the source. Returns the clip count."""
+        clips = cut_clips(audio, self.clip_samples)
+        shard = hashlib.sha1(source.encode()).hexdigest()[:16] + ".u8"
+        tmp = self.out / "clips" / (shard + ".tmp")
+        clips.tofile(tmp)
+        os.replace(tmp, self.out / "clips" / shard)
+        self.manifest["sources"][source] = {"group": group, "shard": shard, "clips": len(clips),
+                                            "seconds": round(len(audio) / self.manifest["sample_rate"], 2),
+                                            **(extra or {})}
+        self.manifest["skipped"].pop(source, None)
+        return len(clips)
+
+    def skip(self, source: str, reason: str) -> None:
+        self.manifest["skipped"][source] = reason
+
+    def finish(self, description: str = "") -> dict:
+        """Assign splits by source group and write the manifest (atomically)."""
+        sources = self.manifest["sources"]
+        val_groups = split_groups([s["group"] for s in sources.values()], self.manifest["val_fraction"],
+                                  self.manifest["seed"])
+        single = len({s["group"] for s in sources.values()}) == 1
+        for entry in sources.values():
+            if single and self.manifest["val_fraction"] > 0:
+                # One recording cannot be split by source: its last clips become validation.
+                entry["split"] = "time"
+                entry["val_from"] = entry["clips"] - max(1, round(entry["clips"] * self.manifest["val_fraction"]))
+            else:
+                entry["split"] = "val" if entry["group"] in val_groups else "train"
+                entry.pop("val_from", None)
+        clip_seconds = self.manifest["clip_seconds"]
+        totals = {"train": 0, "val": 0}
+        for entry in sources.values():
+            for split in ("train", "val"):
+                totals[split] += len(clip_rows(entry, split))
+        self.manifest.update({
+            "train_clips": totals["train"], "val_clips": totals["val"],
+            "train_hours": round(totals["train"] * clip_seconds / 3600, 3),
+            "val_hours": round(totals["val"] * clip_seconds / 3600, 3),
+            "description": description or self.manifest.get("description", ""),
+        })
+        if single:
+            self.manifest["note"] = "only one source recording: validation is its last clips (split by time)"
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=1))
+        os.replace(tmp, self.manifest_path)
+        return self.manifest
+
+
+def clip_rows(entry: dict, split: str) -> range:
+    """Which clip rows of one source belong to `split`."""
+    if entry.get("split") == "time":
+        return range(entry["val_from"]) if split == "train" else range(entry["val_from"], entry["clips"])
+    return range(entry["clips"]) if entry.get("split") == split else range(0)
+
+
+def prepare(src: Path, out: Path, sample_rate: int = 16000, clip_seconds: float = 5.0, val_fraction: float = 0.2,
+            seed: int = 0, max_file_seconds: float = 4 * 3600, progress: bool = True) -> dict:
+    """Turn a folder of recordings into a prepared dataset (the paper's sub-audio recipe)."""
+    from tqdm import tqdm
+
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise DataError(f"{src}: no such folder")
+    files = find_audio_files(src)
+    if not files:
+        raise DataError(f"{src}: no audio files (.wav, .flac, .ogg, .mp3) found")
+    if not 0 <= val_fraction < 1:
+        raise DataError("--val-fraction must be in [0, 1)")
+    if clip_seconds <= 0:
+        raise DataError("--clip-seconds must be positive")
+    groups_file = src / CORPUS_GROUPS
+    groups = json.loads(groups_file.read_text()).get("groups", {}) if groups_file.exists() else {}
+    writer = DatasetWriter(out, sample_rate, clip_seconds, val_fraction, seed)
+    for path in tqdm(files, desc="preparing", unit="file", disable=not progress):
+        source = str(path.relative_to(src))
+        if writer.has(source):
+            continue
+        try:
+            audio = load_audio(path, sample_rate, max_seconds=max_file_seconds)
+        except AudioError as error:
+            writer.skip(source, str(error))
+            if progress:
+                tqdm.write(f"skipped {source}: {error}")
+            continue
+        writer.add(source, audio, groups.get(source, source))
+    manifest = writer.finish(f"prepared from {src}")
+    if manifest["train_clips"] == 0:
+        raise DataError(f"{src}: no usable clips of {clip_seconds} s (files too short, silent or unreadable)")
+    return manifest
+
+
+@dataclass
+class ClipSet:
+    """All clips of one split in memory: uint8 [N, clip_samples] (on the training device)."""
+
+    clips: torch.Tensor
+    sample_rate: int
+
+    @classmethod
+    def load(cls, folder: Path, split: str, device: str | torch.device = "cpu") -> "ClipSet":
+        folder = Path(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            raise DataError(f"{folder}: not a prepared dataset (no {MANIFEST}); run `wavenet prepare` first")
+        manifest = json.loads(manifest_path.read_text())
+        width = manifest["clip_samples"]
+        parts = []
+        for entry in manifest["sources"].values():
+            rows = clip_rows(entry, split)
+            if len(rows):
+                data = np.fromfile(folder / "clips" / entry["shard"], dtype=np.uint8).reshape(-1, width)
+                parts.append(data[rows.start : rows.stop])
+        clips = torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros((0, width), dtype=torch.uint8)
+        return cls(clips.to(device), manifest["sample_rate"])
+
+    def __len__(self) -> int:
+        return self.clips.shape[0]
+
+    @property
+    def hours(self) -> float:
+        return self.clips.numel() / self.sample_rate / 3600
+
+    def random_crops(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
+        """`batch` random windows of `length` samples: uint8 [batch, length], drawn with `generator`."""
+        count, width = self.clips.shape
+        if length > width:
+            raise DataError(f"crops of {length} samples do not fit in clips of {width}; prepare longer clips "
+                            "or train with a shorter --output-length")
+        rows = torch.randint(0, count, (batch,), generator=generator)
+        starts = torch.randint(0, width - length + 1, (batch,), generator=generator)
+        index = starts[:, None] + torch.arange(length)[None, :]
+        device = self.clips.device
+        return self.clips[rows.to(device)[:, None], index.to(device)]

@@ -1,0 +1,201 @@
+"""Incremental generation ("fast WaveNet"): one new sample costs O(layers), not O(history).
+
+Each layer keeps a ring buffer of its last `dilation` inputs, so the dilated convolution
+for the new sample reads its past input from the buffer instead of recomputing it. All
+per-generation state lives in `StreamState`, never on the (shared) model.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from wavenet import mulaw
+from wavenet.model import WaveNet
+
+
+@dataclass
+class StreamState:
+    """The ring buffers of one generation: per layer [B, R, dilation], plus the write position."""
+
+    buffers: list[torch.Tensor]
+    position: int = 0
+
+
+@dataclass
+class StepWeights:
+    """The model's weights rearranged for one-sample steps (shared read-only by all generations)."""
+
+    embed: torch.Tensor  # [classes, R]
+    past: list[torch.Tensor]  # per layer [R, 2D]: applied to the input `dilation` samples ago
+    now: list[torch.Tensor]  # per layer [R, 2D]: applied to the current input
+    bias: list[torch.Tensor]  # per layer [2D]
+    res_skip: list[torch.Tensor]  # per layer [D, R + S]
+    res_skip_bias: list[torch.Tensor]  # per layer [R + S]
+    end1: tuple[torch.Tensor, torch.Tensor]
+    end2: tuple[torch.Tensor, torch.Tensor]
+
+    @classmethod
+    @torch.no_grad()
+    def from_model(cls, model: WaveNet) -> "StepWeights":
+        layers = model.layers
+        return cls(
+            embed=model.embed.weight.detach(),
+            past=[l.dilated.weight[:, :, 0].T.contiguous() for l in layers],
+            now=[l.dilated.weight[:, :, 1].T.contiguous() for l in layers],
+            bias=[l.dilated.bias.detach() for l in layers],
+            res_skip=[torch.cat([residual_weight(l), l.skip.weight[:, :, 0]]).T.contiguous() for l in layers],
+            res_skip_bias=[torch.cat([residual_bias(l), l.skip.bias]).detach() for l in layers],
+            end1=(model.end1.weight[:, :, 0].T.contiguous(), model.end1.bias.detach()),
+            end2=(model.end2.weight[:, :, 0].T.contiguous(), model.end2.bias.detach()),
+        )
+
+
+def residual_weight(layer) -> torch.Tensor:
+    """[R, D]; zeros for the last layer, whose residual output feeds nothing."""
+    if layer.residual is None:
+        return torch.zeros(layer.dilated.in_channels, layer.skip.in_channels)
+    return layer.residual.weight[:, :, 0]
+
+
+def residual_bias(layer) -> torch.Tensor:
+    return torch.zeros(layer.dilated.in_channels) if layer.residual is None else layer.residual.bias
+
+
+def empty_state(model: WaveNet, batch: int) -> StreamState:
+    """Buffers of zeros: the same as the full forward pass's causal zero padding."""
+    device = model.embed.weight.device
+    channels = model.config.residual_channels
+    return StreamState([torch.zeros(batch, channels, d, device=device) for d in model.config.dilations])
+
+
+@torch.no_grad()
+def primed_state(model: WaveNet, prime: torch.Tensor) -> StreamState:
+    """Fill the buffers from a prime [B, T] of μ-law indices with one parallel forward pass.
+
+    Returns the state positioned after the prime's last sample *minus one*: the last prime
+    sample is fed by the first step, which yields the logits for the first new sample.
+    """
+    state = empty_state(model, prime.shape[0])
+    history = prime[:, :-1]
+    if history.shape[1] == 0:
+        return state
+    x = model.embed(history.long()).transpose(1, 2)
+    length = history.shape[1]
+    for layer, buffer in zip(model.layers, state.buffers):
+        d = layer.dilation
+        # The ring slot for absolute time t is t % d; fill the last d inputs (zeros before time 0).
+        take = min(d, length)
+        times = torch.arange(length - take, length)
+        buffer[:, :, times % d] = x[:, :, -take:]
+        x, _ = layer(x, causal_pad=True)
+    state.position = length
+    return state
+
+
+@torch.no_grad()
+def step(weights: StepWeights, state: StreamState, current: torch.Tensor) -> torch.Tensor:
+    """Feed samples `current` [B] (μ-law indices) and return logits [B, classes] for the next one."""
+    x = weights.embed[current.long()]
+    skips = None
+    residual_channels = x.shape[1]
+    for past, now, bias, res_skip, res_skip_bias, buffer in zip(
+        weights.past, weights.now, weights.bias, weights.res_skip, weights.res_skip_bias, state.buffers
+    ):
+        slot = state.position % buffer.shape[2]
+        hidden = torch.addmm(bias, buffer[:, :, slot], past).addmm_(x, now)
+        buffer[:, :, slot] = x
+        filt, gate = hidden.chunk(2, dim=1)
+        out = torch.addmm(res_skip_bias, torch.tanh(filt) * torch.sigmoid(gate), res_skip)
+        x = x + out[:, :residual_channels]
+        skips = out[:, residual_channels:] if skips is None else skips + out[:, residual_channels:]
+    state.position += 1
+    hidden = torch.relu(torch.addmm(weights.end1[1], torch.relu(skips), weights.end1[0]))
+    return torch.addmm(weights.end2[1], hidden, weights.end2[0])
+
+
+def choose(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """Next samples [B]: greedy at temperature 0, else sampled from softmax(logits / T)."""
+    if temperature <= 0:
+        return logits.argmax(dim=1)
+    probs = torch.softmax(logits.float() / temperature, dim=1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What a take is made from; with the checkpoint, enough to reproduce it bit for bit."""
+
+    seconds: float = 4.0
+    temperature: float = 1.0
+    seed: int = 0
+    first_sample: int | None = None  # unique mode: None = random in 0..255
+    variations: int = 1
+    include_prime: bool = False
+    chunk_samples: int = 4000
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Chunk:
+    """Newly sampled audio [variations, n] and where the generation stands."""
+
+    audio: np.ndarray
+    done: int
+    total: int
+    samples_per_second: float
+
+
+def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | None = None,
+           cancel: threading.Event | None = None) -> Iterator[Chunk]:
+    """Sample chunk by chunk. `prime` (float audio at the model's rate) makes it a continuation.
+
+    Closing the iterator or setting `cancel` stops it before the next sample. Safe to run in
+    worker threads on one shared model: all state is local to this generator.
+    """
+    if settings.seconds <= 0 or settings.variations < 1 or settings.chunk_samples < 1:
+        raise ValueError("seconds, variations and chunk size must be positive")
+    if settings.first_sample is not None and not 0 <= settings.first_sample < model.config.classes:
+        raise ValueError(f"the first sample must be in 0..{model.config.classes - 1}")
+    batch = settings.variations
+    generator = torch.Generator().manual_seed(settings.seed)
+    device = model.embed.weight.device
+    with torch.no_grad():
+        weights = StepWeights.from_model(model)
+        if prime is not None and len(prime):
+            indices = torch.from_numpy(mulaw.encode(prime).astype(np.int64)).to(device)
+            state = primed_state(model, indices[None].expand(batch, -1))
+            current = indices[-1].expand(batch).clone()
+            if settings.include_prime:
+                yield Chunk(np.repeat(mulaw.decode(indices.cpu().numpy())[None], batch, axis=0), 0, 0, 0.0)
+        else:
+            state = empty_state(model, batch)
+            if settings.first_sample is None:
+                current = torch.randint(0, model.config.classes, (batch,), generator=generator).to(device)
+            else:
+                current = torch.full((batch,), settings.first_sample, device=device)
+        total = int(round(settings.seconds * model.config.sample_rate))
+        started, done = time.perf_counter(), 0
+        while done < total:
+            size = min(settings.chunk_samples, total - done)
+            out = torch.empty(batch, size, dtype=torch.long)
+            for i in range(size):
+                if cancel is not None and cancel.is_set():
+                    return
+                current = choose(step(weights, state, current), settings.temperature, generator)
+                out[:, i] = current.cpu()
+            done += size
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            yield Chunk(mulaw.decode(out.numpy()), done, total, rate)
+
+
+def generate(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | None = None) -> np.ndarray:
+    """The whole take at once: float32 [variations, samples]."""
+    chunks = [chunk.audio for chunk in stream(model, settings, prime)]
+    return np.concatenate(chunks, axis=1)

@@ -1,0 +1,408 @@
+"""Training loop: one process, or DistributedDataParallel under `torchrun`.
+
+A run folder holds `last/` and `best/` checkpoints (model + `trainer.pt` with optimizer,
+step, RNG and data-sampler state, so a killed run resumes exactly), TensorBoard events in
+`tb/`, and the audio samples logged at each checkpoint in `samples/`.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+import wave
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
+from wavenet.data import MANIFEST, ClipSet, DataError
+from wavenet.model import WaveNet, WaveNetConfig
+
+TRAINER_STATE = "trainer.pt"
+
+
+@dataclass
+class TrainSettings:
+    batch_size: int = 8
+    output_length: int = 4000
+    lr: float = 1e-3
+    min_lr_fraction: float = 0.05
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    max_steps: int = 0  # 0: no step limit (then --epochs or --time-budget must stop the run)
+    epochs: float = 0.0
+    time_budget: float = 0.0  # seconds of training; the LR schedule also follows it
+    val_every: int = 500
+    val_batches: int = 4
+    checkpoint_every: int = 1000
+    sample_seconds: float = 1.0
+    seed: int = 0
+    compile: str = "auto"  # auto: on CUDA only
+    max_bad_steps: int = 20
+    init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why."""
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def learning_rate(settings: TrainSettings, step: int, progress: float) -> float:
+    """Linear warm-up, then cosine decay to min_lr_fraction over the run's progress (0..1)."""
+    if step < settings.warmup_steps:
+        return settings.lr * (step + 1) / settings.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return settings.lr * (settings.min_lr_fraction + (1 - settings.min_lr_fraction) * cosine)
+
+
+def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_field: int) -> torch.Tensor:
+    """Mean cross-entropy (nats) of predicting each sample after a full receptive field."""
+    logits = model(crops[:, :-1], causal_pad=False)
+    return F.cross_entropy(logits, crops[:, receptive_field + 1 :].long())
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """PCM16 WAV through the standard library (training must not need soundfile)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+class Trainer:
+    def __init__(self, config: WaveNetConfig, data: Path, run: Path, settings: TrainSettings,
+                 device: str = "auto", resume: bool = False, progress: bool = True):
+        self.settings, self.run, self.progress = settings, Path(run), progress
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = pick_device(device)
+        if self.distributed:
+            self._init_distributed()
+        self.is_main = self.rank == 0
+        self.data_path = Path(data)
+        self.train_set = ClipSet.load(self.data_path, "train", self.device)
+        self.val_set = ClipSet.load(self.data_path, "val", self.device)
+        if len(self.train_set) == 0:
+            raise DataError(f"{data}: the training split is empty")
+        self.manifest = json.loads((self.data_path / MANIFEST).read_text())
+
+        last = recover_folder(self.run / "last")
+        if resume and last is not None:
+            model, _ = load_checkpoint(last, self.device)
+            config = model.config
+        elif settings.init_from:
+            model, _ = load_checkpoint(settings.init_from, self.device)
+            config = model.config
+        else:
+            if resume and self.is_main:
+                print(f"nothing to resume in {self.run}; starting a new run")
+            torch.manual_seed(settings.seed)
+            model = WaveNet(config).to(self.device)
+        if config.sample_rate != self.train_set.sample_rate:
+            raise DataError(f"the model is for {config.sample_rate} Hz but {data} is {self.train_set.sample_rate} Hz")
+        self.config, self.model = config, model.train()
+        self.crop_length = config.receptive_field + settings.output_length + 1
+        clip_samples = self.train_set.clips.shape[1]
+        if self.crop_length > clip_samples:
+            raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + output "
+                            f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
+                            "prepare longer clips or lower --output-length")
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
+        self.bad_steps = 0
+        self.generator = torch.Generator().manual_seed(settings.seed * 1000 + self.rank)
+        if resume and last is not None:
+            self._load_trainer_state(last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+        self.compiled = settings.compile == "on" or (settings.compile == "auto" and self.device.type == "cuda")
+        self.forward_model = self._wrap(model)
+        self.writer = None
+        if self.is_main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            (self.run / "run.json").write_text(json.dumps({"settings": asdict(settings), "model": config.to_dict(),
+                                                           "data": str(data)}, indent=1))
+
+    # ------------------------------------------------------------ set-up helpers
+
+    def _init_distributed(self) -> None:
+        import torch.distributed as dist
+
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(self.device)
+        dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    def _wrap(self, model: WaveNet) -> torch.nn.Module:
+        wrapped: torch.nn.Module = model
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.compiled:
+            wrapped = torch.compile(wrapped)
+        return wrapped
+
+    def _load_trainer_state(self, folder: Path) -> None:
+        state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.samples_seen = state["step"], state["samples_seen"]
+        self.elapsed, self.best_val = state["elapsed"], state["best_val"]
+        generators = state["generators"]
+        self.generator.set_state(generators[min(self.rank, len(generators) - 1)])
+        torch.set_rng_state(state["torch_rng"])
+        if self.is_main:
+            print(f"resumed {self.run} at step {self.step} ({self.samples_seen / 3.6e3 / self.config.sample_rate:.2f} h of audio seen)")
+
+    # ------------------------------------------------------------ the loop
+
+    @property
+    def hours_seen(self) -> float:
+        return self.samples_seen / self.config.sample_rate / 3600
+
+    def total_steps(self) -> int:
+        s = self.settings
+        if s.max_steps:
+            return s.max_steps
+        if s.epochs:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            per_step = s.batch_size * s.output_length * world
+            return max(1, int(s.epochs * self.train_set.clips.numel() / per_step))
+        return 0
+
+    def progress_fraction(self) -> float:
+        total = self.total_steps()
+        fractions = [self.step / total] if total else []
+        if self.settings.time_budget:
+            fractions.append(self.elapsed / self.settings.time_budget)
+        return max(fractions) if fractions else 0.0
+
+    def done(self) -> bool:
+        total = self.total_steps()
+        return (bool(total) and self.step >= total) or (bool(self.settings.time_budget)
+                                                         and self.elapsed >= self.settings.time_budget)
+
+    def train(self) -> dict:
+        from tqdm import tqdm
+
+        s = self.settings
+        if not (self.total_steps() or s.time_budget):
+            raise TrainingError("give --max-steps, --epochs or --time-budget so the run knows when to stop")
+        if self.is_main:
+            self._open_writer()
+        total = self.total_steps()
+        bar = tqdm(total=total or None, initial=self.step, disable=not (self.progress and self.is_main),
+                   unit="step", dynamic_ncols=True)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        window_start, window_samples, loss = time.perf_counter(), 0, math.nan
+        while not self.done():
+            started = time.perf_counter()
+            if self.distributed and s.time_budget:
+                self._agree_on_elapsed()
+            lr = learning_rate(s, self.step, self.progress_fraction())
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            crops = self.train_set.random_crops(s.batch_size, self.crop_length, self.generator)
+            loss = self._optimise(crops)
+            self.step += 1
+            batch_samples = s.batch_size * s.output_length * world
+            self.samples_seen += batch_samples
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.elapsed += time.perf_counter() - started
+            window_samples += batch_samples
+            if self.step == 1 and self.is_main:
+                print(f"first step took {time.perf_counter() - started:.1f} s (compile: {self.compiled})", flush=True)
+            if self.is_main and (self.step % 20 == 0 or self.step == 1):
+                rate = window_samples / max(1e-9, time.perf_counter() - window_start)
+                window_start, window_samples = time.perf_counter(), 0
+                self._log_scalars({"loss/train": loss, "lr": lr, "samples_per_s": rate,
+                                   "audio_hours_seen": self.hours_seen})
+                status = f"loss {loss:.3f} | {rate / 1e3:.1f}k samples/s | {self.hours_seen:.2f} h seen" + self._eta(rate)
+                bar.set_postfix_str(status)
+                if bar.disable and self.step % 200 == 0:
+                    print(f"step {self.step} | {status}", flush=True)
+            bar.update(1)
+            if self.step % s.val_every == 0 or self.done():
+                val = self.validate()
+                if self.is_main and val is not None:
+                    self._log_scalars({"loss/val": val, "bits/val": val / math.log(2)})
+            if self.step % s.checkpoint_every == 0 or self.done():
+                self.save(loss)
+        bar.close()
+        summary = self.summary(loss)
+        if self.writer:
+            self.writer.close()
+        if self.distributed:
+            import torch.distributed as dist
+
+            summary["replica_difference"] = self._replica_difference()
+            dist.destroy_process_group()
+        return summary
+
+    def _replica_difference(self) -> float:
+        """Largest difference between any replica's weights and rank 0's (0.0 when DDP kept them in sync)."""
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().flatten() for p in self.model.parameters()])
+        reference = flat.clone()
+        dist.broadcast(reference, src=0)
+        difference = (flat - reference).abs().max()
+        dist.all_reduce(difference, op=dist.ReduceOp.MAX)
+        return float(difference.item())
+
+    def _agree_on_elapsed(self) -> None:
+        """Replicas stop on the same step: they share the slowest replica's clock."""
+        import torch.distributed as dist
+
+        clock = torch.tensor([self.elapsed], dtype=torch.float64, device=self.device)
+        dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+        self.elapsed = float(clock.item())
+
+    def _eta(self, rate: float) -> str:
+        s = self.settings
+        remaining = []
+        if self.total_steps():
+            remaining.append((self.total_steps() - self.step) * s.batch_size * s.output_length / max(rate, 1e-9))
+        if s.time_budget:
+            remaining.append(s.time_budget - self.elapsed)
+        return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
+
+    def _optimise(self, crops: torch.Tensor) -> float:
+        """One Adam step; a non-finite loss or gradient skips the step instead of poisoning the weights."""
+        self.optimizer.zero_grad(set_to_none=True)
+        try:
+            loss = next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+            loss.backward()
+        except Exception as error:  # noqa: BLE001 - a torch.compile failure must not end the run
+            if not self.compiled:
+                raise
+            print(f"torch.compile failed ({type(error).__name__}: {str(error)[:300]}); training in eager mode")
+            self.compiled = False
+            self.forward_model = self._wrap(self.model)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        value = loss.item()
+        if not (math.isfinite(value) and torch.isfinite(norm)):
+            self.bad_steps += 1
+            if self.is_main:
+                print(f"step {self.step}: non-finite loss or gradient, step skipped ({self.bad_steps} in a row)")
+            if self.bad_steps >= self.settings.max_bad_steps:
+                raise TrainingError(f"{self.bad_steps} non-finite steps in a row; lower --lr or check the data")
+            return value
+        self.bad_steps = 0
+        self.optimizer.step()
+        return value
+
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        """Mean next-sample cross-entropy on fixed validation crops (nats/sample)."""
+        data = self.val_set if len(self.val_set) else None
+        if data is None:
+            return None
+        generator = torch.Generator().manual_seed(12345)
+        self.model.eval()
+        losses = [next_sample_loss(self.model, data.random_crops(self.settings.batch_size, self.crop_length, generator),
+                                   self.config.receptive_field).item() for _ in range(self.settings.val_batches)]
+        self.model.train()
+        return float(np.mean(losses))
+
+    # ------------------------------------------------------------ checkpoints and logs
+
+    def summary(self, loss: float) -> dict:
+        return {"steps": self.step, "samples_seen": self.samples_seen, "audio_hours_seen": round(self.hours_seen, 4),
+                "train_loss": round(loss, 4) if math.isfinite(loss) else None,
+                "val_loss": round(self.best_val, 4) if math.isfinite(self.best_val) else None,
+                "val_bits_per_sample": round(self.best_val / math.log(2), 4) if math.isfinite(self.best_val) else None,
+                "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
+                if self.device.type == "cuda" else "cpu",
+                "batch_size": self.settings.batch_size, "output_length": self.settings.output_length}
+
+    def save(self, loss: float) -> None:
+        if not self.is_main:
+            return
+        val = self.validate()
+        improved = val is not None and val < self.best_val
+        if improved:
+            self.best_val = val
+        summary = self.summary(loss)
+        summary["last_val_loss"] = round(val, 4) if val is not None else None
+        data = self.manifest.get("description", "") or str(self.data_path)
+        state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "samples_seen": self.samples_seen,
+                 "elapsed": self.elapsed, "best_val": self.best_val, "generators": [self.generator.get_state()],
+                 "torch_rng": torch.get_rng_state()}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        save_checkpoint(self.run / "last", self.model, summary, data, extra_files={TRAINER_STATE: buffer.getvalue()})
+        if improved or val is None:
+            save_checkpoint(self.run / "best", self.model, summary, data)
+        self._log_sample()
+        if self.writer:
+            self.writer.flush()
+
+    def _open_writer(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("tensorboard is not installed: no event logs are written")
+            return
+        self.writer = SummaryWriter(str(self.run / "tb"), purge_step=self.step + 1 if self.step else None)
+
+    def _log_scalars(self, values: dict) -> None:
+        if self.writer:
+            for name, value in values.items():
+                self.writer.add_scalar(name, value, self.step)
+
+    def _log_sample(self) -> None:
+        """A short unique generation at this checkpoint: WAV in samples/, audio and CQT in TensorBoard."""
+        if self.settings.sample_seconds <= 0:
+            return
+        from wavenet.sampler import GenerationSettings, generate
+
+        self.model.eval()
+        audio = generate(self.model, GenerationSettings(seconds=self.settings.sample_seconds, seed=self.step))[0]
+        self.model.train()
+        rate = self.config.sample_rate
+        folder = self.run / "samples"
+        folder.mkdir(exist_ok=True)
+        (folder / f"step{self.step:08d}.wav").write_bytes(wav_bytes(audio, rate))
+        if self.writer:
+            self.writer.add_audio("sample", torch.from_numpy(audio)[None], self.step, sample_rate=rate)
+            image = cqt_image(audio, rate)
+            if image is not None:
+                (folder / f"step{self.step:08d}.png").write_bytes(image)
+                from PIL import Image
+
+                pixels = np.asarray(Image.open(io.BytesIO(image)).convert("RGB"))
+                self.writer.add_image("sample_cqt", pixels, self.step, dataformats="HWC")
+            self.writer.flush()
+
+
+def cqt_image(audio: np.ndarray, sample_rate: int) -> bytes | None:
+    """A PNG of the sample's CQT, or None where librosa/matplotlib are missing (GPU machines)."""
+    try:
+        from wavenet.analysis import cqt_png
+    except ImportError:
+        return None
+    try:
+        return cqt_png(audio, sample_rate)
+    except ImportError:
+        return None
+
