@@ -152,11 +152,67 @@ class Chunk:
     samples_per_second: float
 
 
+class TorchStream:
+    """The reference back-end: the PyTorch step on the model's device (any batch, CPU or CUDA)."""
+
+    name = "torch"
+
+    def __init__(self, model: WaveNet, batch: int, seed: int):
+        self.weights = StepWeights.from_model(model)
+        self.state = empty_state(model, batch)
+        self.device = model.embed.weight.device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.current = torch.zeros(batch, dtype=torch.long, device=self.device)
+
+    def load_buffers(self, buffers: list[torch.Tensor], position: int) -> None:
+        self.state = StreamState([b.clone() for b in buffers], position)
+
+    def sample(self, count: int, temperature: float) -> np.ndarray:
+        out = torch.empty(self.current.shape[0], count, dtype=torch.uint8)
+        with torch.no_grad():
+            for i in range(count):
+                self.current = choose(step(self.weights, self.state, self.current), temperature, self.generator)
+                out[:, i] = self.current.cpu()
+        return out.numpy()
+
+
+def open_stream(model: WaveNet, batch: int, seed: int, backend: str = "auto"):
+    """A generation back-end: the compiled CPU step when it can be built, else the PyTorch step.
+
+    The compiled step runs on the CPU even for a model on a GPU: at the small batches of a
+    studio (1 to a few takes) a per-sample GPU step is launch-bound and slower.
+    """
+    from wavenet import fastpath
+
+    if backend in ("auto", "fast") and fastpath.library() is not None:
+        stream = fastpath.FastStream(model, packed_weights(model), batch, seed)
+        return stream
+    if backend == "fast":
+        raise RuntimeError(fastpath.available()[1])
+    return TorchStream(model, batch, seed)
+
+
+_packed: dict[int, tuple[torch.Tensor, np.ndarray]] = {}
+_packed_lock = threading.Lock()
+
+
+def packed_weights(model: WaveNet) -> np.ndarray:
+    """The model's weights in the compiled step's layout, packed once per model object."""
+    from wavenet import fastpath
+
+    with _packed_lock:
+        cached = _packed.get(id(model))
+        if cached is None or cached[0] is not model.embed.weight:
+            cached = (model.embed.weight, fastpath.pack_weights(model))
+            _packed[id(model)] = cached
+        return cached[1]
+
+
 def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | None = None,
-           cancel: threading.Event | None = None) -> Iterator[Chunk]:
+           cancel: threading.Event | None = None, backend: str = "auto") -> Iterator[Chunk]:
     """Sample chunk by chunk. `prime` (float audio at the model's rate) makes it a continuation.
 
-    Closing the iterator or setting `cancel` stops it before the next sample. Safe to run in
+    Closing the iterator or setting `cancel` stops it at the next chunk boundary. Safe to run in
     worker threads on one shared model: all state is local to this generator.
     """
     if settings.seconds <= 0 or settings.variations < 1 or settings.chunk_samples < 1:
@@ -164,35 +220,31 @@ def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | Non
     if settings.first_sample is not None and not 0 <= settings.first_sample < model.config.classes:
         raise ValueError(f"the first sample must be in 0..{model.config.classes - 1}")
     batch = settings.variations
-    generator = torch.Generator().manual_seed(settings.seed)
-    device = model.embed.weight.device
-    with torch.no_grad():
-        weights = StepWeights.from_model(model)
-        if prime is not None and len(prime):
-            indices = torch.from_numpy(mulaw.encode(prime).astype(np.int64)).to(device)
-            state = primed_state(model, indices[None].expand(batch, -1))
-            current = indices[-1].expand(batch).clone()
-            if settings.include_prime:
-                yield Chunk(np.repeat(mulaw.decode(indices.cpu().numpy())[None], batch, axis=0), 0, 0, 0.0)
-        else:
-            state = empty_state(model, batch)
-            if settings.first_sample is None:
-                current = torch.randint(0, model.config.classes, (batch,), generator=generator).to(device)
-            else:
-                current = torch.full((batch,), settings.first_sample, device=device)
-        total = int(round(settings.seconds * model.config.sample_rate))
-        started, done = time.perf_counter(), 0
-        while done < total:
-            size = min(settings.chunk_samples, total - done)
-            out = torch.empty(batch, size, dtype=torch.long)
-            for i in range(size):
-                if cancel is not None and cancel.is_set():
-                    return
-                current = choose(step(weights, state, current), settings.temperature, generator)
-                out[:, i] = current.cpu()
-            done += size
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            yield Chunk(mulaw.decode(out.numpy()), done, total, rate)
+    engine = open_stream(model, batch, settings.seed, backend)
+    if prime is not None and len(prime):
+        indices = torch.from_numpy(mulaw.encode(prime).astype(np.int64)).to(model.embed.weight.device)
+        primed = primed_state(model, indices[None].expand(batch, -1))
+        engine.load_buffers(primed.buffers, primed.position)
+        first = np.full(batch, int(indices[-1]))
+        if settings.include_prime:
+            yield Chunk(np.repeat(mulaw.decode(indices.cpu().numpy())[None], batch, axis=0), 0, 0, 0.0)
+    elif settings.first_sample is None:
+        first = np.random.default_rng(settings.seed).integers(0, model.config.classes, batch)
+    else:
+        first = np.full(batch, settings.first_sample)
+    if isinstance(engine, TorchStream):
+        engine.current = torch.from_numpy(first).long().to(engine.device)
+    else:
+        engine.current[:] = first
+    total = int(round(settings.seconds * model.config.sample_rate))
+    started, done = time.perf_counter(), 0
+    while done < total:
+        if cancel is not None and cancel.is_set():
+            return
+        samples = engine.sample(min(settings.chunk_samples, total - done), settings.temperature)
+        done += samples.shape[1]
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        yield Chunk(mulaw.decode(samples), done, total, rate)
 
 
 def generate(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | None = None) -> np.ndarray:

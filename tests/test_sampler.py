@@ -1,0 +1,131 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from wavenet import fastpath, mulaw
+from wavenet.model import WaveNet, WaveNetConfig
+from wavenet.sampler import (GenerationSettings, StepWeights, empty_state, generate, primed_state, step,
+                             stream)
+
+needs_fast_step = pytest.mark.skipif(not fastpath.available()[0], reason="no C++ compiler")
+
+
+def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
+    torch.manual_seed(seed)
+    model = WaveNet(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model
+
+
+def test_torch_step_logits_equal_the_full_forward_pass_at_every_step(tiny_config):
+    model = random_model(tiny_config)
+    x = torch.randint(0, 256, (2, 120))
+    with torch.no_grad():
+        full = model(x)
+    weights, state = StepWeights.from_model(model), empty_state(model, 2)
+    for t in range(120):
+        assert torch.allclose(step(weights, state, x[:, t]), full[:, :, t], atol=1e-4)
+    primed = primed_state(model, x[:, :70])
+    for t in range(69, 120):
+        assert torch.allclose(step(weights, primed, x[:, t]), full[:, :, t], atol=1e-4)
+
+
+@needs_fast_step
+@pytest.mark.parametrize("preset", ["small", "medium", "large"])
+def test_compiled_step_equals_the_full_forward_across_stack_boundaries_and_after_priming(preset):
+    config = WaveNetConfig.preset(preset, residual_channels=4, dilation_channels=4, skip_channels=8)
+    model = random_model(config)
+    length = 2 ** (config.layers - 1) + 600  # past the largest dilation, so every buffer wraps
+    x = torch.randint(0, 256, (1, length))
+    with torch.no_grad():
+        full = model(x)[0].numpy()
+    engine = fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0)
+    errors = [np.abs(engine.logits(x[:, t].numpy())[0] - full[:, t]).max() for t in range(length)]
+    assert max(errors) < 1e-4
+    cut = length - 300
+    engine = fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0)
+    primed = primed_state(model, x[:, :cut])
+    engine.load_buffers(primed.buffers, primed.position)
+    errors = [np.abs(engine.logits(x[:, t].numpy())[0] - full[:, t]).max() for t in range(cut - 1, length)]
+    assert max(errors) < 1e-4
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("fast", marks=needs_fast_step)])
+def test_the_same_seed_gives_bit_identical_audio_and_another_seed_does_not(tiny_config, backend):
+    model = random_model(tiny_config)
+    take = lambda seed: np.concatenate([c.audio for c in stream(model, GenerationSettings(0.02, seed=seed), backend=backend)], 1)
+    assert np.array_equal(take(3), take(3))
+    assert not np.array_equal(take(3), take(4))
+
+
+@needs_fast_step
+def test_greedy_and_fixed_first_sample_are_deterministic_and_variations_differ(tiny_config):
+    model = random_model(tiny_config)
+    a = generate(model, GenerationSettings(0.01, temperature=0, seed=1, first_sample=128))
+    b = generate(model, GenerationSettings(0.01, temperature=0, seed=2, first_sample=128))
+    assert np.array_equal(a, b)  # greedy ignores the seed
+    several = generate(model, GenerationSettings(0.05, seed=9, variations=3))
+    assert several.shape == (3, 800)
+    assert not np.array_equal(several[0], several[1]) and not np.array_equal(several[1], several[2])
+
+
+@needs_fast_step
+def test_two_interleaved_streams_on_one_model_give_what_each_gives_alone(tiny_config):
+    model = random_model(tiny_config)
+    settings_a, settings_b = GenerationSettings(0.05, seed=1, chunk_samples=100), GenerationSettings(0.05, seed=2, chunk_samples=100)
+    alone_a, alone_b = generate(model, settings_a), generate(model, settings_b)
+    gen_a, gen_b = stream(model, settings_a), stream(model, settings_b)
+    chunks_a, chunks_b = [], []
+    for chunk_a, chunk_b in zip(gen_a, gen_b):
+        chunks_a.append(chunk_a.audio)
+        chunks_b.append(chunk_b.audio)
+    assert np.array_equal(np.concatenate(chunks_a, 1), alone_a)
+    assert np.array_equal(np.concatenate(chunks_b, 1), alone_b)
+
+
+@needs_fast_step
+def test_generations_in_worker_threads_share_one_model_and_stop_on_their_event(tiny_config):
+    model = random_model(tiny_config)
+    settings = [GenerationSettings(0.2, seed=s, chunk_samples=200) for s in range(3)]
+    alone = [generate(model, s) for s in settings]
+    results: dict[int, np.ndarray] = {}
+
+    def work(i):
+        results[i] = np.concatenate([c.audio for c in stream(model, settings[i])], 1)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert all(np.array_equal(results[i], alone[i]) for i in range(3))
+
+    cancel = threading.Event()
+    received = []
+    for chunk in stream(model, GenerationSettings(10.0, chunk_samples=200), cancel=cancel):
+        received.append(chunk)
+        if len(received) == 3:
+            cancel.set()
+    assert len(received) == 3 and received[-1].done == 600
+
+
+def test_closing_the_iterator_cancels_and_a_prime_can_lead_the_take(tiny_config):
+    model = random_model(tiny_config)
+    generation = stream(model, GenerationSettings(100.0, chunk_samples=50))
+    first = next(generation)
+    generation.close()
+    assert first.done == 50 and first.total == 1_600_000
+    prime = np.sin(np.linspace(0, 60, 900)).astype(np.float32) * 0.5
+    take = generate(model, GenerationSettings(0.01, include_prime=True), prime=prime)
+    assert take.shape == (1, 900 + 160)
+    assert np.array_equal(take[0, :900], mulaw.decode(mulaw.encode(prime)))
+
+
+def test_impossible_settings_are_refused(tiny_config):
+    model = random_model(tiny_config)
+    with pytest.raises(ValueError, match="first sample"):
+        next(stream(model, GenerationSettings(1.0, first_sample=300)))
+    with pytest.raises(ValueError, match="positive"):
+        next(stream(model, GenerationSettings(0.0)))

@@ -1,0 +1,117 @@
+// One-sample WaveNet steps for the CPU, batch of B streams, fp32.
+//
+// Weights are one flat array laid out input-major (W[in][out]) so every product is a run of
+// contiguous axpy updates that the compiler vectorises; see wavenet/fastpath.py for the
+// layout. Ring buffers (state) belong to the caller: nothing here outlives a call, so any
+// number of generations may run at once on one set of weights.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+inline void axpy(float* __restrict y, const float* __restrict w, float a, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; ++i) y[i] += a * w[i];
+}
+
+inline float fast_sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+inline double uniform01(uint64_t* s) {  // splitmix64: reproducible from the seed alone
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace
+
+extern "C" {
+
+// Feeds `current[b]`, returns logits for the next sample in `logits` [B][C] (the oracle path),
+// or, when n_samples > 0, samples n_samples new values per stream into out [B][n_samples].
+int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, int32_t R, int32_t D,
+                int32_t S, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
+                int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
+                const volatile int32_t* cancel) {
+    const int twoD = 2 * D, RS = R + S;
+    std::vector<float> x(B * R), skip(B * S), h(twoD), z(D), o(RS), h1(S), lg(C);
+    const float* embed = weights;
+    const size_t layer_size = (size_t)R * twoD * 2 + twoD + (size_t)D * RS + RS;
+    const float* layer0 = embed + (size_t)C * R;
+    const float* end1 = layer0 + layer_size * layers;
+    const float* end1_b = end1 + (size_t)S * S;
+    const float* end2 = end1_b + S;
+    const float* end2_b = end2 + (size_t)S * C;
+    // Per-layer offsets into the state: layer l holds [B][dilation][R].
+    std::vector<size_t> state_offset(layers);
+    size_t offset = 0;
+    for (int l = 0; l < layers; ++l) { state_offset[l] = offset; offset += (size_t)B * dilations[l] * R; }
+
+    const int steps = n_samples > 0 ? n_samples : 1;
+    for (int t = 0; t < steps; ++t) {
+        if (cancel && *cancel) return t;
+        const int64_t pos = *position;
+        for (int b = 0; b < B; ++b) {
+            std::memcpy(&x[b * R], embed + (size_t)current[b] * R, R * sizeof(float));
+            std::memset(&skip[b * S], 0, S * sizeof(float));
+        }
+        for (int l = 0; l < layers; ++l) {
+            const float* w_past = layer0 + layer_size * l;
+            const float* w_now = w_past + (size_t)R * twoD;
+            const float* bias = w_now + (size_t)R * twoD;
+            const float* w_rs = bias + twoD;
+            const float* b_rs = w_rs + (size_t)D * RS;
+            const int d = dilations[l];
+            const int slot = (int)(pos % d);
+            for (int b = 0; b < B; ++b) {
+                float* ring = state + state_offset[l] + ((size_t)b * d + slot) * R;
+                float* xb = &x[b * R];
+                std::memcpy(h.data(), bias, twoD * sizeof(float));
+                for (int i = 0; i < R; ++i) axpy(h.data(), w_past + (size_t)i * twoD, ring[i], twoD);
+                for (int i = 0; i < R; ++i) axpy(h.data(), w_now + (size_t)i * twoD, xb[i], twoD);
+                std::memcpy(ring, xb, R * sizeof(float));
+#pragma omp simd
+                for (int j = 0; j < D; ++j) z[j] = std::tanh(h[j]) * fast_sigmoid(h[D + j]);
+                std::memcpy(o.data(), b_rs, RS * sizeof(float));
+                for (int j = 0; j < D; ++j) axpy(o.data(), w_rs + (size_t)j * RS, z[j], RS);
+#pragma omp simd
+                for (int i = 0; i < R; ++i) xb[i] += o[i];
+                float* sb = &skip[b * S];
+#pragma omp simd
+                for (int i = 0; i < S; ++i) sb[i] += o[R + i];
+            }
+        }
+        for (int b = 0; b < B; ++b) {
+            float* sb = &skip[b * S];
+            std::memcpy(h1.data(), end1_b, S * sizeof(float));
+            for (int i = 0; i < S; ++i) if (sb[i] > 0) axpy(h1.data(), end1 + (size_t)i * S, sb[i], S);
+            std::memcpy(lg.data(), end2_b, C * sizeof(float));
+            for (int i = 0; i < S; ++i) if (h1[i] > 0) axpy(lg.data(), end2 + (size_t)i * C, h1[i], C);
+            if (n_samples == 0) {
+                std::memcpy(logits + (size_t)b * C, lg.data(), C * sizeof(float));
+                continue;
+            }
+            int chosen = 0;
+            if (temperature <= 0) {
+                for (int c = 1; c < C; ++c) if (lg[c] > lg[chosen]) chosen = c;
+            } else {
+                float top = lg[0];
+                for (int c = 1; c < C; ++c) top = lg[c] > top ? lg[c] : top;
+                double total = 0;
+                for (int c = 0; c < C; ++c) { lg[c] = std::exp((lg[c] - top) / temperature); total += lg[c]; }
+                double target = uniform01(&rng[b]) * total, running = 0;
+                chosen = C - 1;
+                for (int c = 0; c < C; ++c) { running += lg[c]; if (running > target) { chosen = c; break; } }
+            }
+            current[b] = chosen;
+            out[(size_t)b * n_samples + t] = (uint8_t)chosen;
+        }
+        *position = pos + 1;
+    }
+    return steps;
+}
+
+}  // extern "C"

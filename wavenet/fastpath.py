@@ -1,0 +1,122 @@
+"""The compiled CPU step (wavenet/csrc/step.cpp), loaded with ctypes.
+
+Built on first use with the machine's C++ compiler (-O3 -march=native -ffast-math) into
+wavenet/_build/, keyed by the source and compiler flags, so a fresh clone needs nothing but
+g++. Where no compiler works, `available()` says why and the PyTorch step is used instead.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wavenet.model import WaveNet
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "step.cpp"
+BUILD_DIR = Path(__file__).resolve().parent / "_build"
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-shared", "-fPIC", "-std=c++17"]
+
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_failure: str | None = None
+
+_f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+_i32 = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_u8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+_u64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
+
+
+def _build() -> ctypes.CDLL:
+    compiler = os.environ.get("CXX", "g++")
+    key = hashlib.sha1(SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode()).hexdigest()[:12]
+    target = BUILD_DIR / f"step_{key}.so"
+    if not target.exists():
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(tmp)], check=True, capture_output=True, text=True)
+        os.replace(tmp, target)
+    library = ctypes.CDLL(str(target))
+    library.wavenet_run.restype = ctypes.c_int
+    library.wavenet_run.argtypes = [
+        _f32, _i32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+        _f32, ctypes.POINTER(ctypes.c_int64), _i32, ctypes.c_int32, ctypes.c_float, _u64, _u8, _f32,
+        ctypes.POINTER(ctypes.c_int32),
+    ]
+    return library
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled step library, built once per process (None where it cannot be built)."""
+    global _library, _failure
+    with _lock:
+        if _library is None and _failure is None:
+            try:
+                _library = _build()
+            except (OSError, subprocess.CalledProcessError) as error:
+                detail = getattr(error, "stderr", "") or str(error)
+                _failure = f"the C++ step could not be built ({detail.strip()[:300]})"
+    return _library
+
+
+def available() -> tuple[bool, str]:
+    return (library() is not None, _failure or "compiled C++ step")
+
+
+@torch.no_grad()
+def pack_weights(model: WaveNet) -> np.ndarray:
+    """All weights in the layout step.cpp reads: input-major matrices, one flat float32 array."""
+    from wavenet.sampler import StepWeights
+
+    w = StepWeights.from_model(model.cpu() if model.embed.weight.device.type != "cpu" else model)
+    parts = [w.embed]
+    for past, now, bias, res_skip, res_skip_bias in zip(w.past, w.now, w.bias, w.res_skip, w.res_skip_bias):
+        parts += [past, now, bias, res_skip, res_skip_bias]
+    parts += [w.end1[0], w.end1[1], w.end2[0], w.end2[1]]
+    return np.concatenate([p.detach().float().reshape(-1).numpy() for p in parts]).astype(np.float32)
+
+
+class FastStream:
+    """One generation's state (ring buffers, position, RNG) driven by the compiled step."""
+
+    def __init__(self, model: WaveNet, weights: np.ndarray, batch: int, seed: int):
+        config = model.config
+        self.model, self.weights, self.batch = model, weights, batch
+        self.dims = (config.layers * config.stacks, config.residual_channels, config.dilation_channels,
+                     config.skip_channels, config.classes)
+        self.dilations = np.array(config.dilations, dtype=np.int32)
+        self.state = np.zeros(batch * config.residual_channels * int(self.dilations.sum()), dtype=np.float32)
+        self.position = ctypes.c_int64(0)
+        self.current = np.zeros(batch, dtype=np.int32)
+        seeds = np.random.SeedSequence(seed).generate_state(batch, dtype=np.uint64)
+        self.rng = np.ascontiguousarray(seeds, dtype=np.uint64)
+        self.cancel = ctypes.c_int32(0)
+
+    def load_buffers(self, buffers: list[torch.Tensor], position: int) -> None:
+        """Take over ring buffers filled by the PyTorch priming pass ([B, R, d] per layer)."""
+        self.state[:] = np.concatenate([b.detach().cpu().permute(0, 2, 1).reshape(-1).numpy() for b in buffers])
+        self.position.value = position
+
+    def _run(self, samples: int, temperature: float, out: np.ndarray, logits: np.ndarray) -> int:
+        layers, r, d, s, c = self.dims
+        return library().wavenet_run(self.weights, self.dilations, layers, r, d, s, c, self.batch, self.state,
+                                     ctypes.byref(self.position), self.current, samples, float(temperature),
+                                     self.rng, out, logits, ctypes.byref(self.cancel))
+
+    def logits(self, current: np.ndarray) -> np.ndarray:
+        """Feed `current` [B] and return the logits [B, classes] for the next sample (the oracle check)."""
+        self.current[:] = current
+        logits = np.zeros((self.batch, self.dims[4]), dtype=np.float32)
+        self._run(0, 0.0, np.zeros(1, np.uint8), logits)
+        return logits
+
+    def sample(self, count: int, temperature: float) -> np.ndarray:
+        """`count` new samples per stream: uint8 [B, count]; the last one is fed next time."""
+        out = np.zeros((self.batch, count), dtype=np.uint8)
+        done = self._run(count, temperature, out, np.zeros(1, np.float32))
+        return out[:, :done]
