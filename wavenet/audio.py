@@ -74,6 +74,11 @@ def _load_with_fallback(source: str | Path | bytes, name: str, error: Exception)
     return audio, int(rate)
 
 
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Our own rounding to 16 bits, so WAV and FLAC of one take hold the same samples."""
+    return np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
 def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write WAV (PCM16) or FLAC (16-bit), chosen by the suffix."""
     import soundfile as sf
@@ -82,7 +87,7 @@ def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     if path.suffix.lower() not in (".wav", ".flac"):
         raise AudioError(f"{path.name}: can only save .wav or .flac")
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+    sf.write(str(path), to_pcm16(audio), sample_rate, subtype="PCM_16")
     return path
 
 
@@ -93,7 +98,7 @@ def audio_bytes(audio: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
     import soundfile as sf
 
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16", format=fmt)
+    sf.write(buffer, to_pcm16(audio), sample_rate, subtype="PCM_16", format=fmt)
     return buffer.getvalue()
 
 

@@ -16,6 +16,14 @@ class UsageError(ValueError):
     """Impossible option values, reported as one line."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line instead of the whole usage."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
 def positive(kind):
     def parse(text: str):
         try:
@@ -145,7 +153,7 @@ def cmd_bench(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wavenet", description="WaveNet for solo piano")
+    parser = OneLineParser(prog="python -m wavenet", description="WaveNet for solo piano")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("prepare", help="cut a folder of recordings into a training dataset")

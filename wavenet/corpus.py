@@ -76,11 +76,13 @@ def export_midi(job: tuple[str, str, str]) -> tuple[str, str | None]:
         return ident, None
     try:
         score = music21.converter.parse(path)
+        if isinstance(score, music21.stream.Opus):  # a collection: its first piece
+            score = score.scores[0]
         try:
             score = score.expandRepeats()
         except Exception:  # badly formed repeats: play the score once, as written
             strip_repeats(score)
-        tmp = target.with_suffix(".tmp")
+        tmp = target.with_suffix(".part.mid")
         try:
             score.write("midi", fp=str(tmp))
         except music21.repeat.ExpanderException:

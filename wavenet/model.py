@@ -109,3 +109,41 @@ class WaveNet(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def grow(source: WaveNet, target_config: WaveNetConfig) -> WaveNet:
+    """A deeper network that starts out computing (nearly) what `source` computes.
+
+    Each target stack takes the layers of the matching source stack; the extra, longer-dilation
+    layers start with zero residual and skip outputs, so they add nothing until trained. Source
+    stacks beyond the target's count are dropped (then the start is only close, not equal).
+    Widths must match.
+    """
+    s, t = source.config, target_config
+    if (s.residual_channels, s.dilation_channels, s.skip_channels, s.classes) != (
+            t.residual_channels, t.dilation_channels, t.skip_channels, t.classes) or t.layers < s.layers:
+        raise ValueError("grow needs equal widths and at least as many layers per stack")
+    target = WaveNet(t)
+    target.embed.load_state_dict(source.embed.state_dict())
+    target.end1.load_state_dict(source.end1.state_dict())
+    target.end2.load_state_dict(source.end2.state_dict())
+    for stack in range(t.stacks):
+        for layer in range(t.layers):
+            new = target.layers[stack * t.layers + layer]
+            if stack < s.stacks and layer < s.layers:
+                old = source.layers[stack * s.layers + layer]
+                new.dilated.load_state_dict(old.dilated.state_dict())
+                new.skip.load_state_dict(old.skip.state_dict())
+                if new.residual is not None:
+                    if old.residual is not None:
+                        new.residual.load_state_dict(old.residual.state_dict())
+                    else:
+                        new.residual.weight.zero_()
+                        new.residual.bias.zero_()
+            else:
+                for conv in (new.skip, new.residual):
+                    if conv is not None:
+                        conv.weight.zero_()
+                        conv.bias.zero_()
+    return target

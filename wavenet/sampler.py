@@ -141,6 +141,15 @@ class GenerationSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def check(self, classes: int) -> None:
+        """Raise ValueError with a user-facing message for impossible settings."""
+        if self.seconds <= 0 or self.variations < 1 or self.chunk_samples < 1:
+            raise ValueError("seconds, variations and chunk size must be positive")
+        if self.first_sample is not None and not 0 <= self.first_sample < classes:
+            raise ValueError(f"the first sample must be in 0..{classes - 1}")
+        if not np.isfinite(self.temperature) or self.temperature < 0:
+            raise ValueError("the temperature must be 0 (greedy) or positive")
+
 
 @dataclass
 class Chunk:
@@ -215,10 +224,7 @@ def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | Non
     Closing the iterator or setting `cancel` stops it at the next chunk boundary. Safe to run in
     worker threads on one shared model: all state is local to this generator.
     """
-    if settings.seconds <= 0 or settings.variations < 1 or settings.chunk_samples < 1:
-        raise ValueError("seconds, variations and chunk size must be positive")
-    if settings.first_sample is not None and not 0 <= settings.first_sample < model.config.classes:
-        raise ValueError(f"the first sample must be in 0..{model.config.classes - 1}")
+    settings.check(model.config.classes)
     batch = settings.variations
     engine = open_stream(model, batch, settings.seed, backend)
     if prime is not None and len(prime):

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+from music21 import corpus as m21
+
+from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, midi_notes,
+                            note_number, perform, render_dataset)
+from wavenet.data import prepare
+
+
+def synthetic_bank(path, rate=16000):
+    """A tiny stand-in for the Salamander bank: decaying harmonic tones at 4 pitches × 2 velocities."""
+    pitches, layers = np.array([36, 48, 60, 72]), np.array([4, 12])
+    clips = []
+    for pitch in pitches:
+        for layer in layers:
+            t = np.arange(rate) / rate
+            f = 440 * 2 ** ((pitch - 69) / 12)
+            tone = sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)) * np.exp(-3 * t) * layer / 16
+            clips.append(np.round(tone / 2 * 32767).astype(np.int16))
+    np.savez_compressed(path, pitches=pitches, layers=layers, lengths=np.array([len(c) for c in clips]),
+                        data=np.concatenate(clips), sample_rate=rate)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    (root / "midi").mkdir()
+    chorales = sorted(str(p) for p in m21.getComposer("bach") if "bwv26" in str(p))[:1]
+    chorales += sorted(str(p) for p in m21.getComposer("bach") if "bwv3" in str(p))[:1]
+    for path in chorales:
+        assert export_midi(("bach", path, str(root / "midi")))[1] is None
+    build_note_pack(root / "midi", root / "notes.npz")
+    synthetic_bank(root / "bank16k.npz")
+    return root
+
+
+def test_scores_export_to_midi_notes_with_every_part_on_the_piano(cache):
+    pack = NotePack.load(cache / "notes.npz")
+    assert len(pack.names) == 2
+    notes = pack.piece(0)
+    assert notes.shape[1] == 4 and len(notes) > 50
+    assert (notes[:, 1] > notes[:, 0]).all() and 30 < notes[:, 2].mean() < 80
+    assert note_number("A0") == 21 and note_number("C8") == 108 and note_number("D#4") == 63
+
+
+def test_a_performance_varies_pitch_tempo_dynamics_timing_and_pedal_but_keeps_the_music(cache):
+    notes = NotePack.load(cache / "notes.npz").piece(0)
+    performed, settings = perform(notes, np.random.default_rng(0))
+    assert len(performed) == len(notes)
+    assert -3 <= settings["transpose"] <= 3 and 0.9 <= settings["tempo"] <= 1.1
+    assert performed[:, 3].std() > 3  # velocities are no longer flat
+    again, _ = perform(notes, np.random.default_rng(0))
+    assert np.array_equal(performed, again)
+
+
+def test_the_sampler_renders_notes_where_they_are_played(cache):
+    sampler = PianoSampler(cache / "bank16k.npz")
+    notes = np.array([[0.5, 1.0, 60, 100], [1.5, 2.0, 62, 40]], dtype=np.float32)
+    audio = sampler.render(notes)
+    assert audio.dtype == np.float32
+    assert np.abs(audio[: 8000]).max() == 0  # silence before the first onset
+    loud, soft = np.abs(audio[8000:16000]).max(), np.abs(audio[24000:32000]).max()
+    assert loud > soft > 0
+
+
+def test_corpus_renders_flac_files_with_provenance_and_resumes(cache, tmp_path):
+    summary = build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=cache,
+                           progress=False)
+    manifest = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
+    assert summary["files"] == len(manifest["files"]) >= 2
+    assert any("Salamander" in credit for credit in manifest["credits"])
+    entry = next(iter(manifest["files"].values()))
+    assert {"piece", "transpose", "tempo", "pedal", "seconds"} <= set(entry)
+    files = sorted((tmp_path / "corpus" / "audio").glob("*.flac"))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=cache, progress=False)
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    prepared = prepare(tmp_path / "corpus", tmp_path / "prepared", 16000, 1.0, 0.5, progress=False)
+    by_piece = {}
+    for source, info in prepared["sources"].items():
+        by_piece.setdefault(manifest["groups"][source], set()).add(info["split"])
+    assert all(len(splits) == 1 for splits in by_piece.values())
+
+
+def test_render_dataset_writes_a_training_set_directly(cache, tmp_path):
+    manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
+                              seed=1, clip_seconds=1.0, val_fraction=0.5, progress=False)
+    assert manifest["train_clips"] > 0 and manifest["val_clips"] > 0
