@@ -102,6 +102,10 @@ class FastStream:
         self.state[:] = np.concatenate([b.detach().cpu().permute(0, 2, 1).reshape(-1).numpy() for b in buffers])
         self.position.value = position
 
+    def start(self, first: np.ndarray) -> None:
+        """The samples [B] fed first (the prime's last sample, or the unique mode's first)."""
+        self.current[:] = first
+
     def _run(self, samples: int, temperature: float, out: np.ndarray, logits: np.ndarray) -> int:
         layers, r, d, s, c = self.dims
         return library().wavenet_run(self.weights, self.dilations, layers, r, d, s, c, self.batch, self.state,

@@ -176,6 +176,10 @@ class TorchStream:
     def load_buffers(self, buffers: list[torch.Tensor], position: int) -> None:
         self.state = StreamState([b.clone() for b in buffers], position)
 
+    def start(self, first: np.ndarray) -> None:
+        """The samples [B] fed first (the prime's last sample, or the unique mode's first)."""
+        self.current = torch.from_numpy(np.asarray(first)).long().to(self.device)
+
     def sample(self, count: int, temperature: float) -> np.ndarray:
         out = torch.empty(self.current.shape[0], count, dtype=torch.uint8)
         with torch.no_grad():
@@ -186,19 +190,48 @@ class TorchStream:
 
 
 def open_stream(model: WaveNet, batch: int, seed: int, backend: str = "auto"):
-    """A generation back-end: the compiled CPU step when it can be built, else the PyTorch step.
-
-    The compiled step runs on the CPU even for a model on a GPU: at the small batches of a
-    studio (1 to a few takes) a per-sample GPU step is launch-bound and slower.
+    """A generation back-end: "fast" (the compiled CPU step), "torch" (the PyTorch step on the
+    model's device) or "auto", the faster of the two for this model, device and batch.
     """
     from wavenet import fastpath
 
-    if backend in ("auto", "fast") and fastpath.library() is not None:
-        stream = fastpath.FastStream(model, packed_weights(model), batch, seed)
-        return stream
+    if backend == "auto":
+        backend = fastest_backend(model, batch)
     if backend == "fast":
-        raise RuntimeError(fastpath.available()[1])
+        if fastpath.library() is None:
+            raise RuntimeError(fastpath.available()[1])
+        return fastpath.FastStream(model, packed_weights(model), batch, seed)
     return TorchStream(model, batch, seed)
+
+
+_fastest: dict[tuple, str] = {}
+
+
+def fastest_backend(model: WaveNet, batch: int) -> str:
+    """Which back-end to use, decided once per (architecture, device, batch).
+
+    On the CPU the compiled step always wins (30–60× the PyTorch step). For a model on a GPU
+    both are timed for a moment: a per-sample GPU step is launch-bound and loses at small
+    batches, but wins once enough streams run together.
+    """
+    from wavenet import fastpath
+
+    if fastpath.library() is None:
+        return "torch"
+    device = model.embed.weight.device
+    if device.type == "cpu":
+        return "fast"
+    key = (model.config, str(device), batch)
+    if key not in _fastest:
+        rates = {}
+        for name in ("fast", "torch"):
+            engine = open_stream(model, batch, 0, name)
+            engine.sample(16, 1.0)  # warm-up
+            started = time.perf_counter()
+            engine.sample(128, 1.0)
+            rates[name] = 128 / (time.perf_counter() - started)
+        _fastest[key] = max(rates, key=rates.get)
+    return _fastest[key]
 
 
 _packed: dict[int, tuple[torch.Tensor, np.ndarray]] = {}
@@ -238,10 +271,7 @@ def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | Non
         first = np.random.default_rng(settings.seed).integers(0, model.config.classes, batch)
     else:
         first = np.full(batch, settings.first_sample)
-    if isinstance(engine, TorchStream):
-        engine.current = torch.from_numpy(first).long().to(engine.device)
-    else:
-        engine.current[:] = first
+    engine.start(first)
     total = int(round(settings.seconds * model.config.sample_rate))
     started, done = time.perf_counter(), 0
     while done < total:

@@ -37,7 +37,7 @@ int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, 
                 int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
                 const volatile int32_t* cancel) {
     const int twoD = 2 * D, RS = R + S;
-    std::vector<float> x(B * R), skip(B * S), h(twoD), z(D), o(RS), h1(S), lg(C);
+    std::vector<float> x(B * R), skip(B * S), lg(C);
     const float* embed = weights;
     const size_t layer_size = (size_t)R * twoD * 2 + twoD + (size_t)D * RS + RS;
     const float* layer0 = embed + (size_t)C * R;
@@ -50,6 +50,10 @@ int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, 
     size_t offset = 0;
     for (int l = 0; l < layers; ++l) { state_offset[l] = offset; offset += (size_t)B * dilations[l] * R; }
 
+    // Loops run weight row outermost and stream innermost: each row is read from memory once
+    // per sample for all B streams, which is what makes several variations cheap.
+    std::vector<float> hb(B * twoD), zb(B * D), ob(B * RS), h1b(B * S);
+    std::vector<float*> rings(B);
     const int steps = n_samples > 0 ? n_samples : 1;
     for (int t = 0; t < steps; ++t) {
         if (cancel && *cancel) return t;
@@ -67,27 +71,39 @@ int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, 
             const int d = dilations[l];
             const int slot = (int)(pos % d);
             for (int b = 0; b < B; ++b) {
-                float* ring = state + state_offset[l] + ((size_t)b * d + slot) * R;
-                float* xb = &x[b * R];
-                std::memcpy(h.data(), bias, twoD * sizeof(float));
-                for (int i = 0; i < R; ++i) axpy(h.data(), w_past + (size_t)i * twoD, ring[i], twoD);
-                for (int i = 0; i < R; ++i) axpy(h.data(), w_now + (size_t)i * twoD, xb[i], twoD);
-                std::memcpy(ring, xb, R * sizeof(float));
+                rings[b] = state + state_offset[l] + ((size_t)b * d + slot) * R;
+                std::memcpy(&hb[b * twoD], bias, twoD * sizeof(float));
+            }
+            for (int i = 0; i < R; ++i)
+                for (int b = 0; b < B; ++b) axpy(&hb[b * twoD], w_past + (size_t)i * twoD, rings[b][i], twoD);
+            for (int i = 0; i < R; ++i)
+                for (int b = 0; b < B; ++b) axpy(&hb[b * twoD], w_now + (size_t)i * twoD, x[b * R + i], twoD);
+            for (int b = 0; b < B; ++b) {
+                std::memcpy(rings[b], &x[b * R], R * sizeof(float));
+                const float* h = &hb[b * twoD];
+                float* z = &zb[b * D];
 #pragma omp simd
                 for (int j = 0; j < D; ++j) z[j] = std::tanh(h[j]) * fast_sigmoid(h[D + j]);
-                std::memcpy(o.data(), b_rs, RS * sizeof(float));
-                for (int j = 0; j < D; ++j) axpy(o.data(), w_rs + (size_t)j * RS, z[j], RS);
+                std::memcpy(&ob[b * RS], b_rs, RS * sizeof(float));
+            }
+            for (int j = 0; j < D; ++j)
+                for (int b = 0; b < B; ++b) axpy(&ob[b * RS], w_rs + (size_t)j * RS, zb[b * D + j], RS);
+            for (int b = 0; b < B; ++b) {
+                const float* o = &ob[b * RS];
+                float* xb = &x[b * R];
+                float* sb = &skip[b * S];
 #pragma omp simd
                 for (int i = 0; i < R; ++i) xb[i] += o[i];
-                float* sb = &skip[b * S];
 #pragma omp simd
                 for (int i = 0; i < S; ++i) sb[i] += o[R + i];
             }
         }
+        for (int b = 0; b < B; ++b) std::memcpy(&h1b[b * S], end1_b, S * sizeof(float));
+        for (int i = 0; i < S; ++i)
+            for (int b = 0; b < B; ++b)
+                if (skip[b * S + i] > 0) axpy(&h1b[b * S], end1 + (size_t)i * S, skip[b * S + i], S);
         for (int b = 0; b < B; ++b) {
-            float* sb = &skip[b * S];
-            std::memcpy(h1.data(), end1_b, S * sizeof(float));
-            for (int i = 0; i < S; ++i) if (sb[i] > 0) axpy(h1.data(), end1 + (size_t)i * S, sb[i], S);
+            const float* h1 = &h1b[b * S];
             std::memcpy(lg.data(), end2_b, C * sizeof(float));
             for (int i = 0; i < S; ++i) if (h1[i] > 0) axpy(lg.data(), end2 + (size_t)i * C, h1[i], C);
             if (n_samples == 0) {

@@ -1,0 +1,70 @@
+"""Generation benchmarks: samples/s of each back-end at batch 1 (and batched), real-time factor,
+and the reference code's method (the whole network over the whole history for every sample)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from wavenet import fastpath
+from wavenet.model import PAPER_WIDTHS, WaveNet, WaveNetConfig
+from wavenet.sampler import GenerationSettings, stream
+
+CASES = {
+    "small R32 S256": WaveNetConfig.preset("small", residual_channels=32, dilation_channels=32, skip_channels=256),
+    "small R32 S128 (shipped)": WaveNetConfig.preset("small", residual_channels=32, dilation_channels=32, skip_channels=128),
+    "medium R32 S128 (shipped)": WaveNetConfig.preset("medium", residual_channels=32, dilation_channels=32, skip_channels=128),
+    "large R32 S128 (shipped)": WaveNetConfig.preset("large", residual_channels=32, dilation_channels=32, skip_channels=128),
+    "small paper 64/64/1024": WaveNetConfig.preset("small", **PAPER_WIDTHS),
+    "medium paper 64/64/1024": WaveNetConfig.preset("medium", **PAPER_WIDTHS),
+}
+
+
+def stream_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1) -> float:
+    """Samples/s per stream over about `seconds` of wall time."""
+    probe = GenerationSettings(seconds=0.05, variations=batch, chunk_samples=400)
+    for _ in stream(model, probe, backend=backend):
+        pass  # warm-up (and build of the compiled step)
+    started, done = time.perf_counter(), 0
+    settings = GenerationSettings(seconds=3600.0, variations=batch, chunk_samples=500)
+    generation = stream(model, settings, backend=backend)
+    for chunk in generation:
+        done = chunk.done
+        if time.perf_counter() - started > seconds:
+            break
+    generation.close()
+    return done / (time.perf_counter() - started)
+
+
+@torch.no_grad()
+def reference_method_rate(model: WaveNet, history: int, samples: int = 3) -> float:
+    """The seed's method: one full forward pass over the whole history per new sample."""
+    x = torch.randint(0, 256, (1, history))
+    started = time.perf_counter()
+    for _ in range(samples):
+        logits = model(x)[:, :, -1]
+        x = torch.cat([x, logits.argmax(1, keepdim=True)], dim=1)
+    return samples / (time.perf_counter() - started)
+
+
+def generation_benchmarks(device: torch.device, seconds: float) -> dict:
+    results = {}
+    rate = 16000
+    print(f"generation samples/s at batch 1 (one thread: {torch.get_num_threads()} torch threads available)")
+    print(f"  compiled step: {fastpath.available()[1]}")
+    for name, config in CASES.items():
+        model = WaveNet(config).eval()
+        row = {"fast": stream_rate(model, "fast", seconds), "torch": stream_rate(model, "torch", min(seconds, 2.0))}
+        row["fast_batch4_per_stream"] = stream_rate(model, "fast", seconds, batch=4)
+        row["reference_method_at_1s_history"] = reference_method_rate(model, rate)
+        row = {k: round(v, 1) for k, v in row.items()}
+        row["real_time_factor"] = round(row["fast"] / rate, 2)
+        row["speedup_vs_torch_step"] = round(row["fast"] / row["torch"], 1)
+        row["speedup_vs_reference_method"] = round(row["fast"] / row["reference_method_at_1s_history"])
+        results[name] = row
+        print(f"  {name:<27} compiled {row['fast']:>9,.0f} ({row['real_time_factor']:.2f}× real time)"
+              f"  ×4 batch {row['fast_batch4_per_stream']:>8,.0f}/stream   torch step {row['torch']:>6,.0f}"
+              f"   reference method {row['reference_method_at_1s_history']:>6.1f}   -> {row['speedup_vs_torch_step']}× / "
+              f"{row['speedup_vs_reference_method']:,}×")
+    return results
