@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,10 @@ def cqt(audio: np.ndarray, sample_rate: int, hop_length: int = 256) -> CQT:
     audio = np.asarray(audio, dtype=np.float32)
     if len(audio) < 2 * hop_length:
         audio = np.pad(audio, (0, 2 * hop_length - len(audio)))
-    magnitude = np.abs(librosa.cqt(audio, sr=sample_rate, hop_length=hop_length,
-                                   fmin=librosa.midi_to_hz(PIANO_LOWEST), n_bins=bins, bins_per_octave=12))
+    with warnings.catch_warnings():  # short takes: librosa warns that low bins' filters exceed them
+        warnings.simplefilter("ignore", UserWarning)
+        magnitude = np.abs(librosa.cqt(audio, sr=sample_rate, hop_length=hop_length,
+                                       fmin=librosa.midi_to_hz(PIANO_LOWEST), n_bins=bins, bins_per_octave=12))
     db = librosa.amplitude_to_db(magnitude, ref=max(float(magnitude.max()), 1e-10), top_db=80.0)
     notes = [librosa.midi_to_note(PIANO_LOWEST + i, unicode=False) for i in range(bins)]
     times = np.arange(db.shape[1]) * hop_length / sample_rate

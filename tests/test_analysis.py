@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from wavenet.analysis import bits_per_sample, cqt, cqt_png, envelope, snr
+from wavenet.model import WaveNet
+
+
+@pytest.mark.parametrize("target_db", [-10.0, 0.0, 10.0, 20.0, 40.0, 60.0])
+def test_snr_matches_the_known_snr_of_a_tone_with_harmonics_dc_and_white_noise(target_db):
+    rng = np.random.default_rng(int(target_db) + 100)
+    n = 16000
+    t = np.arange(n)
+    amplitude = 0.8
+    sigma = np.sqrt(amplitude**2 / 2 / 10 ** (target_db / 10))
+    x = (amplitude * np.sin(2 * np.pi * 0.0421 * t) + 0.3 * amplitude * np.sin(2 * np.pi * 0.0842 * t)
+         + 0.1 * amplitude * np.sin(2 * np.pi * 0.1263 * t) + 0.2 + sigma * rng.standard_normal(n))
+    # at -10 dB the noise inside the tone's main lobe counts as signal, as in MATLAB: a small bias
+    assert snr(x) == pytest.approx(target_db, abs=0.6 if target_db >= 0 else 1.0)
+
+
+def test_snr_refuses_what_it_cannot_measure():
+    with pytest.raises(ValueError):
+        snr(np.array([1.0, np.nan] * 10))
+    with pytest.raises(ValueError):
+        snr(np.zeros((4, 4)))
+
+
+def test_cqt_finds_a_tone_at_its_piano_key():
+    rate = 16000
+    a4 = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
+    result = cqt(a4, rate)
+    assert result.notes[0] == "A0" and len(result.notes) == result.db.shape[0] == 88
+    loudest = result.notes[int(result.db[:, result.db.shape[1] // 2].argmax())]
+    assert loudest == "A4"
+    assert result.db.max() == pytest.approx(0, abs=1e-4) and result.times[1] == pytest.approx(256 / rate)
+    assert cqt_png(a4, rate)[:4] == b"\x89PNG"
+
+
+def test_envelope_keeps_the_extremes_of_long_audio():
+    audio = np.zeros(100_000, np.float32)
+    audio[12_345] = 0.9
+    audio[77_777] = -0.7
+    positions, low, high = envelope(audio, points=1000)
+    assert len(positions) == len(low) == len(high) == 1000
+    assert high.max() == pytest.approx(0.9) and low.min() == pytest.approx(-0.7)
+
+
+def test_bits_per_sample_is_near_8_for_an_untrained_model_and_counts_every_sample(tiny_config):
+    torch.manual_seed(0)
+    model = WaveNet(tiny_config).eval()
+    audio = np.random.default_rng(0).uniform(-1, 1, 5000).astype(np.float32)
+    nats, bits = bits_per_sample(model, audio, chunk=700)
+    whole, _ = bits_per_sample(model, audio, chunk=100_000)
+    assert bits == pytest.approx(nats / np.log(2)) and 7.5 < bits < 8.5
+    assert nats == pytest.approx(whole, rel=1e-4)  # chunking with context changes nothing
