@@ -1,0 +1,64 @@
+"""Compare: the same settings on 2–4 checkpoints, side by side."""
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from studio.clips import EXAMPLE
+from studio.controls import generation_controls
+from studio.models import checkpoint_names, facts, load
+from studio.plots import cqt_figure, waveform
+from wavenet.analysis import snr
+from wavenet.audio import audio_bytes, load_audio
+from wavenet.sampler import stream
+
+st.title("⚖️ Compare checkpoints")
+names = checkpoint_names()
+if len(names) < 2:
+    st.warning("Comparing needs at least two checkpoints in `checkpoints/` or `runs/*/best`.")
+    st.stop()
+chosen = st.multiselect("Checkpoints (2–4)", names, default=names[:min(3, len(names))], max_selections=4,
+                        key="compare_checkpoints")
+use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime")
+prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, 3.0, 0.5, key="compare_prime_seconds",
+                          disabled=not use_prime)
+settings = generation_controls("compare", unique=not use_prime, include_prime=use_prime)
+
+if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go"):
+    results = []
+    progress = st.progress(0.0, text="Sampling…")
+    for index, name in enumerate(chosen):
+        model, info = load(name)
+        rate = model.config.sample_rate
+        prime = load_audio(EXAMPLE, rate)[: int(prime_seconds * rate)] if use_prime else None
+        started, chunks = time.perf_counter(), []
+        for chunk in stream(model, settings, prime):
+            chunks.append(chunk.audio)
+            if chunk.total:
+                progress.progress((index + chunk.done / chunk.total) / len(chosen),
+                                  text=f"{name}: {chunk.samples_per_second:,.0f} samples/s")
+        audio = np.concatenate(chunks, axis=1)
+        generated = audio[0][len(prime) if prime is not None else 0:]
+        results.append({"name": name, "audio": audio[0], "rate": rate, "facts": facts(model, info),
+                        "samples_per_s": len(generated) / (time.perf_counter() - started),
+                        "snr": snr(generated), "seam": len(prime) / rate if prime is not None else None})
+    progress.empty()
+    st.session_state["compare_results"] = results
+
+results = st.session_state.get("compare_results", [])
+if results:
+    table = pd.DataFrame([{"checkpoint": r["name"], "parameters": r["facts"]["parameters"],
+                           "receptive field": r["facts"]["receptive field"],
+                           "validation bits/sample": r["facts"]["validation bits/sample"],
+                           "samples/s (this take)": f"{r['samples_per_s']:,.0f}",
+                           "SNR (dB, MATLAB-style)": f"{r['snr']:.1f}"} for r in results])
+    st.dataframe(table, hide_index=True)
+    for column, result in zip(st.columns(len(results)), results):
+        with column:
+            st.subheader(result["name"])
+            st.audio(audio_bytes(result["audio"], result["rate"]), format="audio/wav")
+            st.plotly_chart(waveform(result["audio"], result["rate"], result["seam"], height=160),
+                            key=f"compare_wave_{result['name']}")
+            st.plotly_chart(cqt_figure(result["audio"], result["rate"], result["seam"], height=280),
+                            key=f"compare_cqt_{result['name']}")

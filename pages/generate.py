@@ -1,0 +1,29 @@
+"""Generate: unique or seeded takes, heard while they are sampled."""
+import streamlit as st
+
+from studio import live_view
+from studio.clips import clip_picker, prime_region
+from studio.controls import generation_controls
+from studio.sidebar import checkpoint_picker
+from studio.takes import take_list
+
+st.title("🎹 Generate")
+name, model, info = checkpoint_picker()
+rate = model.config.sample_rate
+
+mode = st.radio("Mode", ["Unique", "Seeded from a clip"], horizontal=True, key="generate_mode",
+                help="Unique starts from a single sample; seeded continues a piano clip.")
+prime = None
+if mode == "Seeded from a clip":
+    clip, _ = clip_picker("generate", rate)
+    if clip is not None:
+        prime = prime_region("generate", clip, rate)
+settings = generation_controls("generate", unique=mode == "Unique", include_prime=prime is not None)
+
+busy = live_view.running("generate") is not None
+can_start = not busy and (mode == "Unique" or prime is not None)
+if st.button("▶ Generate", type="primary", disabled=not can_start, key="generate_go"):
+    live_view.start("generate", name, model, settings, prime)
+live_view.show_error("generate")
+live_view.live_panel("generate")
+take_list("generate")

@@ -1,0 +1,1 @@
+"""UI building blocks that know Streamlit; all model work goes through `wavenet`."""

@@ -1,0 +1,92 @@
+"""Live takes: generations that run in worker threads and outlive page reruns.
+
+A take's thread only touches its own `LiveTake` (never `st.session_state`), so clicks on
+other widgets do not disturb it; the Stop button sets its event. The audio route reads the
+take's PCM chunks by index, so a reconnecting player can read them again.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wavenet.model import WaveNet
+from wavenet.sampler import GenerationSettings, stream
+
+KEEP_SECONDS = 3600  # finished takes stay readable by the audio route this long
+
+
+@dataclass
+class LiveTake:
+    checkpoint: str
+    settings: GenerationSettings
+    sample_rate: int
+    prime_samples: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    chunks: list[np.ndarray] = field(default_factory=list)  # [variations, n] float32 each
+    pcm: list[bytes] = field(default_factory=list)  # the first variation as int16 LE, for the player
+    done_samples: int = 0
+    total_samples: int = 0
+    samples_per_second: float = 0.0
+    finished: bool = False
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.finished and self.cancel.is_set() and self.done_samples < self.total_samples
+
+    @property
+    def seconds_left(self) -> float:
+        if self.samples_per_second <= 0:
+            return float("nan")
+        return (self.total_samples - self.done_samples) / self.samples_per_second
+
+    def audio(self) -> np.ndarray:
+        """Everything sampled so far (prime included when asked for): float32 [variations, n]."""
+        if not self.chunks:
+            return np.zeros((self.settings.variations, 0), np.float32)
+        return np.concatenate(self.chunks, axis=1)
+
+    def _run(self, model: WaveNet, prime: np.ndarray | None) -> None:
+        try:
+            for chunk in stream(model, self.settings, prime, cancel=self.cancel):
+                self.chunks.append(chunk.audio)
+                self.pcm.append((np.clip(chunk.audio[0], -1, 1) * 32767).astype("<i2").tobytes())
+                if chunk.total:
+                    self.done_samples, self.total_samples = chunk.done, chunk.total
+                    self.samples_per_second = chunk.samples_per_second
+        except Exception as error:  # noqa: BLE001 - reported on the page, never a traceback
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.finished, self.ended = True, time.time()
+
+
+_takes: dict[str, LiveTake] = {}
+_lock = threading.Lock()
+
+
+def start_take(model: WaveNet, checkpoint: str, settings: GenerationSettings,
+               prime: np.ndarray | None = None) -> LiveTake:
+    """Start sampling in a worker thread and register the take for the audio route."""
+    settings.check(model.config.classes)
+    take = LiveTake(checkpoint, settings, model.config.sample_rate,
+                    prime_samples=len(prime) if prime is not None and settings.include_prime else 0)
+    take.total_samples = int(round(settings.seconds * model.config.sample_rate))
+    with _lock:
+        now = time.time()
+        for key in [k for k, t in _takes.items() if t.ended and now - t.ended > KEEP_SECONDS]:
+            del _takes[key]
+        _takes[take.id] = take
+    threading.Thread(target=take._run, args=(model, prime), daemon=True, name=f"take-{take.id[:8]}").start()
+    return take
+
+
+def get_take(take_id: str) -> LiveTake | None:
+    with _lock:
+        return _takes.get(take_id)

@@ -1,0 +1,63 @@
+"""The panel of a running take: streaming player, progress, live waveform and Stop."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from studio.live import LiveTake, get_take, start_take
+from studio.player import streaming_player
+from studio.plots import waveform
+from studio.takes import Take, add_take
+from wavenet.model import WaveNet
+from wavenet.sampler import GenerationSettings
+
+
+def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
+          prime: np.ndarray | None = None) -> None:
+    take = start_take(model, checkpoint, settings, prime)
+    st.session_state[f"{page}_live"] = take.id
+
+
+def running(page: str) -> LiveTake | None:
+    take = get_take(st.session_state.get(f"{page}_live", ""))
+    return take
+
+
+def _finish(page: str, take: LiveTake) -> None:
+    st.session_state.pop(f"{page}_live", None)
+    if take.error:
+        st.session_state[f"{page}_error"] = f"The generation failed: {take.error}"
+        return
+    seam = take.prime_samples / take.sample_rate if take.prime_samples else None
+    add_take(Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
+                  take.samples_per_second, take.stopped_early))
+
+
+@st.fragment(run_every=0.5)
+def live_panel(page: str) -> None:
+    """Refreshes by itself while the take is sampled; hands the finished take to the take list."""
+    take = running(page)
+    if take is None:
+        return
+    if take.finished:
+        _finish(page, take)
+        st.rerun(scope="app")
+    streaming_player(take.id, take.sample_rate, key=f"{page}_player_{take.id}")
+    fraction = take.done_samples / take.total_samples if take.total_samples else 0.0
+    rate = take.samples_per_second
+    detail = (f"{rate:,.0f} samples/s · {rate / take.sample_rate:.2f}× real time · {take.seconds_left:.0f} s left"
+              if rate else "starting…")
+    st.progress(min(fraction, 1.0), text=f"Sampling {take.done_samples / take.sample_rate:.1f} of "
+                                         f"{take.total_samples / take.sample_rate:.1f} s · {detail}")
+    if st.button("⏹ Stop sampling", key=f"{page}_stop", help="Keeps what was sampled so far"):
+        take.cancel.set()
+    audio = take.audio()
+    if audio.shape[1]:
+        seam = take.prime_samples / take.sample_rate if take.prime_samples else None
+        st.plotly_chart(waveform(audio[0], take.sample_rate, seam, height=160), key=f"{page}_live_wave")
+
+
+def show_error(page: str) -> None:
+    message = st.session_state.pop(f"{page}_error", None)
+    if message:
+        st.error(message)

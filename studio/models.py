@@ -1,0 +1,47 @@
+"""Loaded checkpoints, cached once per process (per checkpoint and device), and their facts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from wavenet.checkpoint import list_checkpoints, load_checkpoint
+from wavenet.model import WaveNet
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@st.cache_resource(show_spinner="Loading the checkpoint…")
+def cached_model(name: str, on_device: str) -> tuple[WaveNet, dict]:
+    """One shared model per checkpoint and device; generations keep their state elsewhere."""
+    return load_checkpoint(name, on_device)
+
+
+def load(name: str) -> tuple[WaveNet, dict]:
+    return cached_model(name, device())
+
+
+def facts(model: WaveNet, info: dict) -> dict[str, str]:
+    """What the sidebar and the compare table show about a checkpoint."""
+    config, evaluation = model.config, info.get("evaluation", {})
+    training = info.get("training", {})
+    bits = evaluation.get("val_bits_per_sample") or training.get("val_bits_per_sample")
+    speed = evaluation.get("generation_samples_per_s")
+    return {
+        "size": f"{config.layers}×{config.stacks} layers, R{config.residual_channels} S{config.skip_channels}",
+        "sample rate": f"{config.sample_rate:,} Hz",
+        "receptive field": f"{config.receptive_field_ms:.0f} ms ({config.receptive_field:,} samples)",
+        "parameters": f"{model.parameter_count():,}",
+        "validation bits/sample": f"{bits:.3f}" if bits else "—",
+        "speed here": f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time)" if speed else "—",
+        "audio seen in training": f"{training.get('audio_hours_seen', 0):.1f} h",
+    }
+
+
+def checkpoint_names() -> list[str]:
+    """Shipped checkpoints by name, then the best checkpoint of each local training run."""
+    runs = sorted(str(p) for p in Path("runs").glob("*/best") if (p / "config.json").is_file())
+    return list_checkpoints() + runs

@@ -1,0 +1,95 @@
+// Streaming Web Audio player: fetches a take's PCM from the studio's audio route and plays
+// it while it is sampled. State lives on window, so remounts on reruns do not restart it.
+export default function (component) {
+  const { data, parentElement } = component;
+  const status = parentElement.querySelector(".wavenet-status");
+  const registry = (window.__wavenetPlayers = window.__wavenetPlayers || {});
+  if (!data || !data.url) {
+    status.textContent = "";
+    return;
+  }
+  let player = registry[data.url];
+  if (!player) {
+    player = registry[data.url] = { chunks: 0, bytes: 0, gaps: 0, done: false, error: null, firstAt: null, startedAt: null };
+    start(player, data);
+  }
+  const timer = setInterval(() => show(player, status), 250);
+  show(player, status);
+  return () => clearInterval(timer);
+}
+
+function audioContext() {
+  if (!window.__wavenetAudio) {
+    window.__wavenetAudio = new AudioContext();
+  }
+  const context = window.__wavenetAudio;
+  if (context.state === "suspended") {
+    context.resume();
+  }
+  return context;
+}
+
+async function start(player, data) {
+  const context = audioContext();
+  const lead = 0.3; // seconds scheduled ahead: arrival jitter reaches 0.1-0.3 s on 2 cores
+  let nextTime = 0;
+  let carry = null;
+  player.startedAt = performance.now();
+  try {
+    const response = await fetch(data.url, { cache: "no-store" });
+    if (!response.ok) {
+      throw new Error("audio route answered " + response.status);
+    }
+    const reader = response.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let bytes = value;
+      if (carry) {
+        const joined = new Uint8Array(carry.length + bytes.length);
+        joined.set(carry);
+        joined.set(bytes, carry.length);
+        bytes = joined;
+        carry = null;
+      }
+      const usable = bytes.length - (bytes.length % 2);
+      if (usable < bytes.length) carry = bytes.slice(usable);
+      if (usable === 0) continue;
+      const view = new DataView(bytes.buffer, bytes.byteOffset, usable);
+      const samples = new Float32Array(usable / 2);
+      for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(2 * i, true) / 32768;
+      const buffer = context.createBuffer(1, samples.length, data.rate);
+      buffer.copyToChannel(samples, 0);
+      const source = context.createBufferSource();
+      source.buffer = buffer;
+      source.connect(context.destination);
+      if (nextTime < context.currentTime + 0.02) {
+        if (player.chunks > 0) player.gaps += 1; // late chunk: re-anchor (an audible gap)
+        nextTime = context.currentTime + lead;
+      }
+      source.start(nextTime);
+      nextTime += buffer.duration;
+      player.chunks += 1;
+      player.bytes += usable;
+      if (player.firstAt === null) player.firstAt = performance.now();
+      player.contextState = context.state;
+    }
+    player.done = true;
+  } catch (error) {
+    player.error = String(error);
+  }
+}
+
+function show(player, status) {
+  if (player.error) {
+    status.textContent = "Player: " + player.error;
+  } else if (window.__wavenetAudio && window.__wavenetAudio.state !== "running") {
+    status.textContent = "Audio is paused by the browser: click anywhere on the page to hear it.";
+  } else {
+    status.textContent = (player.done ? "Streamed " : "Streaming… ") + player.chunks + " chunks" +
+      (player.gaps ? " (" + player.gaps + " late)" : "");
+  }
+  status.dataset.chunks = String(player.chunks);
+  status.dataset.bytes = String(player.bytes);
+  status.dataset.done = String(player.done);
+}

@@ -1,0 +1,34 @@
+"""Plotly figures: a waveform envelope and a CQT heat map with note names."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from wavenet.analysis import cqt, envelope
+
+
+def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 220) -> go.Figure:
+    positions, low, high = envelope(audio, points=1500)
+    times = positions / sample_rate
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=times, y=high, mode="lines", line={"width": 0.8, "color": "#6c8ebf"},
+                                name="max", hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=times, y=low, mode="lines", line={"width": 0.8, "color": "#6c8ebf"},
+                                fill="tonexty", name="min", hoverinfo="skip"))
+    if seam_seconds:
+        figure.add_vline(x=seam_seconds, line={"color": "#d9534f", "dash": "dash"}, annotation_text="continuation →")
+    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, showlegend=False,
+                         xaxis_title="time (s)", yaxis={"range": [-1, 1]})
+    return figure
+
+
+def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 320) -> go.Figure:
+    result = cqt(audio, sample_rate)
+    figure = go.Figure(go.Heatmap(z=result.db, x=result.times, y=result.notes, colorscale="Magma", zmin=-80, zmax=0,
+                                  colorbar={"title": "dB"}))
+    if seam_seconds:
+        figure.add_vline(x=seam_seconds, line={"color": "#5bc0de", "dash": "dash"})
+    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, xaxis_title="time (s)",
+                         yaxis={"title": "note", "tickmode": "array",
+                                "tickvals": [n for n in result.notes if n[0] == "C" and n[1] != "#"]})
+    return figure

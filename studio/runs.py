@@ -1,0 +1,53 @@
+"""Reading training runs for the monitor: TensorBoard scalars, logged samples, activity."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+ACTIVE_SECONDS = 120  # a run whose events changed this recently counts as running
+
+
+@dataclass
+class RunFolder:
+    name: str
+    path: Path  # the folder holding tb/ (a run, or a shipped checkpoint)
+
+    @property
+    def events(self) -> list[Path]:
+        return sorted((self.path / "tb").glob("events.out.tfevents.*"))
+
+    @property
+    def active(self) -> bool:
+        return any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+
+    def scalars(self) -> pd.DataFrame:
+        """Columns: tag, step, value, wall_time (all event files together)."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        rows = []
+        for path in self.events:
+            accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0}).Reload()
+            for tag in accumulator.Tags()["scalars"]:
+                rows += [(tag, e.step, e.value, e.wall_time) for e in accumulator.Scalars(tag)]
+        return pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
+
+    def samples(self) -> list[tuple[Path, Path | None]]:
+        """(WAV, its CQT PNG or None) logged at checkpoints, newest first."""
+        folder = self.path / "samples"
+        wavs = sorted(folder.glob("*.wav"), reverse=True) if folder.is_dir() else []
+        return [(w, w.with_suffix(".png") if w.with_suffix(".png").exists() else None) for w in wavs]
+
+    def settings(self) -> dict:
+        run_file = self.path / "run.json"
+        return json.loads(run_file.read_text()).get("settings", {}) if run_file.exists() else {}
+
+
+def find_runs(runs_dir: Path = Path("runs"), checkpoints_dir: Path = Path("checkpoints")) -> list[RunFolder]:
+    """Local runs (runs/*) first, then the shipped checkpoints' training logs."""
+    found = [RunFolder(p.name, p) for p in sorted(runs_dir.glob("*")) if (p / "tb").is_dir()]
+    found += [RunFolder(f"{p.name} (shipped)", p) for p in sorted(checkpoints_dir.glob("*")) if (p / "tb").is_dir()]
+    return found

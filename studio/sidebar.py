@@ -1,0 +1,30 @@
+"""The sidebar's checkpoint picker, with the facts a musician or tinkerer wants to see."""
+from __future__ import annotations
+
+import streamlit as st
+
+from studio.models import checkpoint_names, device, facts, load
+from wavenet.checkpoint import CheckpointError
+from wavenet.model import WaveNet
+
+DEFAULT_CHECKPOINT = "piano-small"
+
+
+def checkpoint_picker() -> tuple[str, WaveNet, dict]:
+    """The chosen checkpoint, loaded; stops the page with a message when none can be used."""
+    names = checkpoint_names()
+    if not names:
+        st.warning("No checkpoints in `checkpoints/`. Train one with `python -m wavenet train`.")
+        st.stop()
+    default = names.index(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT in names else 0
+    with st.sidebar:
+        name = st.selectbox("Checkpoint", names, index=default, key="checkpoint")
+        try:
+            model, info = load(name)
+        except CheckpointError as error:
+            st.error(str(error))
+            st.stop()
+        for label, value in facts(model, info).items():
+            st.caption(f"**{label}**: {value}")
+        st.caption(f"**device**: {device().upper()}")
+    return name, model, info

@@ -1,0 +1,81 @@
+"""The session's takes: each with its settings, to replay, download, delete or redo."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from studio.controls import apply_settings
+from studio.plots import cqt_figure, waveform
+from wavenet.audio import audio_bytes
+
+
+@dataclass
+class Take:
+    page: str
+    checkpoint: str
+    settings: dict
+    audio: np.ndarray  # [variations, n]
+    sample_rate: int
+    seam_seconds: float | None = None
+    samples_per_second: float = 0.0
+    stopped_early: bool = False
+    created: float = field(default_factory=time.time)
+
+    def filename(self, variation: int, extension: str) -> str:
+        s = self.settings
+        suffix = f"_v{variation + 1}" if self.audio.shape[0] > 1 else ""
+        return f"{self.checkpoint}_seed{s['seed']}_temp{s['temperature']:g}{suffix}.{extension}"
+
+
+def session_takes() -> list[Take]:
+    return st.session_state.setdefault("takes", [])
+
+
+def add_take(take: Take) -> None:
+    session_takes().insert(0, take)
+
+
+def show_take(take: Take, index: int, plots: bool = True) -> None:
+    """Audio, downloads and plots of one take, with its settings and actions."""
+    s = take.settings
+    seconds = take.audio.shape[1] / take.sample_rate
+    flags = " · stopped early" if take.stopped_early else ""
+    st.markdown(f"**{take.checkpoint}** · {seconds:.1f} s · seed {s['seed']} · temperature {s['temperature']:g}"
+                f" · {take.samples_per_second:,.0f} samples/s{flags}")
+    for variation, audio in enumerate(take.audio):
+        if take.audio.shape[0] > 1:
+            st.caption(f"Variation {variation + 1}")
+        st.audio(audio_bytes(audio, take.sample_rate), format="audio/wav")
+        left, right, _ = st.columns([1, 1, 2])
+        left.download_button("⬇ WAV", audio_bytes(audio, take.sample_rate), take.filename(variation, "wav"),
+                             "audio/wav", key=f"wav_{index}_{variation}_{take.created}")
+        right.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
+                              "audio/flac", key=f"flac_{index}_{variation}_{take.created}")
+    if plots and take.audio.shape[1]:
+        wave_tab, cqt_tab = st.tabs(["Waveform", "CQT"])
+        wave_tab.plotly_chart(waveform(take.audio[0], take.sample_rate, take.seam_seconds),
+                              key=f"wave_{index}_{take.created}")
+        cqt_tab.plotly_chart(cqt_figure(take.audio[0], take.sample_rate, take.seam_seconds),
+                             key=f"cqt_{index}_{take.created}")
+
+
+def take_list(page: str) -> None:
+    """Earlier takes of this page: replay, download, delete, same settings again."""
+    takes = [t for t in session_takes() if t.page == page]
+    if not takes:
+        return
+    st.subheader("Your takes")
+    for index, take in enumerate(takes):
+        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · "
+                         f"{take.audio.shape[1] / take.sample_rate:.1f} s", expanded=index == 0):
+            show_take(take, index, plots=index == 0)
+            left, right, _ = st.columns([1, 1, 2])
+            if left.button("🗑 Delete", key=f"delete_{take.created}"):
+                session_takes().remove(take)
+                st.rerun()
+            if right.button("↺ Same settings again", key=f"again_{take.created}"):
+                apply_settings(page, take.settings)
+                st.rerun()

@@ -1,0 +1,99 @@
+"""The studio's pages driven by Streamlit's AppTest, on the shipped default checkpoint."""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import tone
+from wavenet.audio import audio_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def in_project_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_take(at: AppTest, count: int, seconds: float = 120) -> list:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        takes = at.session_state["takes"] if "takes" in at.session_state else []
+        if len(takes) >= count:
+            return takes
+        time.sleep(0.2)
+    raise AssertionError("the take did not finish")
+
+
+def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_and_seed():
+    at = page("generate")
+    labels = {s.label for s in at.slider} | {n.label for n in at.number_input} | {b.label for b in at.button}
+    assert {"Length (seconds)", "Temperature (0 = greedy)", "Seed", "Variations", "🎲 New seed", "▶ Generate"} <= labels
+    assert any("receptive field" in c.value for c in at.sidebar.caption)
+    at.slider(key="generate_seconds").set_value(0.5)
+    at.number_input(key="generate_seed").set_value(11)
+    at.button(key="generate_go").click().run()
+    first = wait_for_take(at, 1)[0]
+    assert first.audio.shape == (1, 8000) and first.settings["seed"] == 11
+    assert any(d.label == "⬇ WAV" for d in at.download_button)
+    at.button(key="generate_go").click().run()
+    second = wait_for_take(at, 2)[0]
+    assert np.array_equal(second.audio, first.audio)  # same seed, same take
+    at.button(key="generate_new_seed").click().run()
+    assert at.number_input(key="generate_seed").value != 11
+
+
+def test_continue_page_continues_the_example_and_marks_the_seam():
+    at = page("continue")
+    at.slider(key="continue_region").set_value((0.0, 1.0))
+    at.slider(key="continue_seconds").set_value(0.5)
+    at.button(key="continue_go").click().run()
+    take = wait_for_take(at, 1)[0]
+    assert take.audio.shape == (1, 16000 + 8000) and take.seam_seconds == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("broken.wav", b"RIFF....WAVEnot really", "not a readable audio file"),
+    ("silence.wav", audio_bytes(np.zeros(16000, np.float32), 16000), "silent"),
+    ("empty.flac", b"", "not a readable audio file"),
+])
+def test_bad_uploads_get_a_clear_message_and_the_page_keeps_working(name, content, message):
+    at = page("continue")
+    at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
+    at.file_uploader(key="continue_upload").upload(name, content, "audio/wav").run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="continue_go").disabled
+    at.file_uploader(key="continue_upload").upload("good.wav", audio_bytes(tone(2.0), 16000), "audio/wav").run()
+    assert not at.error and not at.button(key="continue_go").disabled
+
+
+def test_training_page_shows_the_shipped_checkpoints_training_curves():
+    at = page("training")
+    assert not at.exception
+    assert any(m.label == "Step" for m in at.metric)
+    assert at.session_state["training_run"].endswith("(shipped)") or at.selectbox(key="training_run").value
+
+
+def test_compare_page_needs_two_checkpoints_or_compares_them():
+    at = page("compare")
+    assert not at.exception
+    if at.warning:
+        assert "at least two checkpoints" in at.warning[0].value
+        return
+    at.slider(key="compare_seconds").set_value(0.5)
+    at.button(key="compare_go").click().run()
+    assert not at.exception
+    assert len(at.dataframe) == 1
