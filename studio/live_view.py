@@ -6,7 +6,6 @@ import streamlit as st
 
 from studio.live import LiveTake, get_take, start_take
 from studio.player import streaming_player
-from studio.plots import waveform
 from studio.takes import Take, add_take
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
@@ -33,7 +32,7 @@ def _finish(page: str, take: LiveTake) -> None:
                   take.samples_per_second, take.stopped_early))
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def live_panel(page: str) -> None:
     """Refreshes by itself while the take is sampled; hands the finished take to the take list."""
     take = running(page)
@@ -42,7 +41,7 @@ def live_panel(page: str) -> None:
     if take.finished:
         _finish(page, take)
         st.rerun(scope="app")
-    streaming_player(take.id, take.sample_rate, key=f"{page}_player_{take.id}")
+    streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples, key=f"{page}_player_{take.id}")
     fraction = take.done_samples / take.total_samples if take.total_samples else 0.0
     rate = take.samples_per_second
     detail = (f"{rate:,.0f} samples/s · {rate / take.sample_rate:.2f}× real time · {take.seconds_left:.0f} s left"
@@ -51,10 +50,6 @@ def live_panel(page: str) -> None:
                                          f"{take.total_samples / take.sample_rate:.1f} s · {detail}")
     if st.button("⏹ Stop sampling", key=f"{page}_stop", help="Keeps what was sampled so far"):
         take.cancel.set()
-    audio = take.audio()
-    if audio.shape[1]:
-        seam = take.prime_samples / take.sample_rate if take.prime_samples else None
-        st.plotly_chart(waveform(audio[0], take.sample_rate, seam, height=160), key=f"{page}_live_wave")
 
 
 def show_error(page: str) -> None:

@@ -12,13 +12,15 @@ import streamlit as st
 _HERE = Path(__file__).resolve().parent
 _player = st.components.v2.component(
     "wavenet_streaming_player",
-    html='<div class="wavenet-player"><span class="wavenet-status"></span></div>',
-    css=".wavenet-status { font-size: 0.85rem; opacity: 0.8; }\n",
+    html='<div class="wavenet-player"><canvas class="wavenet-wave" width="900" height="70"></canvas>'
+         '<div class="wavenet-status"></div></div>',
+    css=".wavenet-status { font-size: 0.85rem; opacity: 0.8; }\n"
+        ".wavenet-wave { width: 100%; height: 70px; background: rgba(108, 142, 191, 0.08); border-radius: 4px; }\n",
     js=(_HERE / "player.js").read_text(),
 )
 
 
-def streaming_player(take_id: str | None, sample_rate: int, key: str) -> None:
-    """Play take `take_id` while it is sampled (nothing when None)."""
-    data = {"url": f"/wavenet/take/{take_id}", "rate": sample_rate} if take_id else {}
+def streaming_player(take_id: str | None, sample_rate: int, total_samples: int, key: str) -> None:
+    """Play take `take_id` while it is sampled, drawing its waveform as it arrives (nothing when None)."""
+    data = {"url": f"/wavenet/take/{take_id}", "rate": sample_rate, "total": total_samples} if take_id else {}
     _player(key=key, data=data)

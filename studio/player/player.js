@@ -3,6 +3,7 @@
 export default function (component) {
   const { data, parentElement } = component;
   const status = parentElement.querySelector(".wavenet-status");
+  const canvas = parentElement.querySelector(".wavenet-wave");
   const registry = (window.__wavenetPlayers = window.__wavenetPlayers || {});
   if (!data || !data.url) {
     status.textContent = "";
@@ -10,10 +11,11 @@ export default function (component) {
   }
   let player = registry[data.url];
   if (!player) {
-    player = registry[data.url] = { chunks: 0, bytes: 0, gaps: 0, done: false, error: null, firstAt: null, startedAt: null };
+    player = registry[data.url] = { chunks: 0, bytes: 0, gaps: 0, done: false, error: null, firstAt: null,
+                                    startedAt: null, peaks: [] };
     start(player, data);
   }
-  const timer = setInterval(() => show(player, status), 250);
+  const timer = setInterval(() => { show(player, status); draw(player, canvas, data.total); }, 250);
   show(player, status);
   return () => clearInterval(timer);
 }
@@ -31,7 +33,10 @@ function audioContext() {
 
 async function start(player, data) {
   const context = audioContext();
-  const lead = 0.3; // seconds scheduled ahead: arrival jitter reaches 0.1-0.3 s on 2 cores
+  // Seconds scheduled ahead: arrival jitter reaches 0.1-0.3 s on 2 cores. When sampling runs
+  // slower than real time, every late chunk doubles the lead, so the take stutters a few times
+  // at most instead of at every chunk.
+  let lead = 0.3;
   let nextTime = 0;
   let carry = null;
   player.startedAt = performance.now();
@@ -64,11 +69,20 @@ async function start(player, data) {
       source.buffer = buffer;
       source.connect(context.destination);
       if (nextTime < context.currentTime + 0.02) {
-        if (player.chunks > 0) player.gaps += 1; // late chunk: re-anchor (an audible gap)
+        if (player.chunks > 0) {
+          player.gaps += 1; // late chunk: re-anchor (an audible gap) with a longer lead
+          lead = Math.min(lead * 2, 8);
+        }
         nextTime = context.currentTime + lead;
       }
       source.start(nextTime);
       nextTime += buffer.duration;
+      let low = 1, high = -1;
+      for (let i = 0; i < samples.length; i++) {
+        if (samples[i] < low) low = samples[i];
+        if (samples[i] > high) high = samples[i];
+      }
+      player.peaks.push([samples.length, low, high]);
       player.chunks += 1;
       player.bytes += usable;
       if (player.firstAt === null) player.firstAt = performance.now();
@@ -92,4 +106,20 @@ function show(player, status) {
   status.dataset.chunks = String(player.chunks);
   status.dataset.bytes = String(player.bytes);
   status.dataset.done = String(player.done);
+}
+
+function draw(player, canvas, total) {
+  // The take's waveform so far: one min/max bar per received chunk, on a fixed time axis.
+  if (!canvas || !total) return;
+  const context = canvas.getContext("2d");
+  const width = canvas.width, height = canvas.height, middle = height / 2;
+  context.clearRect(0, 0, width, height);
+  context.fillStyle = "#6c8ebf";
+  let position = 0;
+  for (const [length, low, high] of player.peaks) {
+    const x = (position / total) * width;
+    const w = Math.max(1, (length / total) * width);
+    context.fillRect(x, middle - high * middle, w, Math.max(1, (high - low) * middle));
+    position += length;
+  }
 }

@@ -1,0 +1,76 @@
+"""End to end in headless Chromium: click Generate as a person would and hear chunks arrive."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_url():
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                               "--server.headless", "true", "--server.address", "127.0.0.1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=[
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield context.new_page()
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_url, browser_page):
+    page = browser_page
+    page.goto(studio_url)
+    generate = page.get_by_role("button", name="▶ Generate")
+    generate.wait_for(timeout=60_000)
+    generate.click()
+    status = page.locator(".wavenet-status")
+    status.wait_for(timeout=60_000)
+    page.wait_for_function("() => { const p = Object.values(window.__wavenetPlayers || {})[0];"
+                           " return p && p.done; }", timeout=120_000)
+    player = page.evaluate("() => { const p = Object.values(window.__wavenetPlayers)[0];"
+                           " return {chunks: p.chunks, bytes: p.bytes, error: p.error,"
+                           " state: window.__wavenetAudio.state}; }")
+    assert player["error"] is None
+    assert player["bytes"] == 4 * 16000 * 2  # the default 4 s take, every sample, as int16
+    assert player["chunks"] >= 2
+    assert player["state"] == "running"  # the click on Generate unlocked audio
+    page.get_by_text("Your takes").wait_for(timeout=60_000)
+    assert page.locator("audio").count() >= 1
