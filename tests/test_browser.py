@@ -73,4 +73,4 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     assert player["chunks"] >= 2
     assert player["state"] == "running"  # the click on Generate unlocked audio
     page.get_by_text("Your takes").wait_for(timeout=60_000)
-    assert page.locator("audio").count() >= 1
+    page.locator("audio").first.wait_for(state="attached", timeout=60_000)  # the finished take, to replay

@@ -1,4 +1,4 @@
-"""`python -m wavenet prepare|corpus|train|generate|eval|bench|info|import-seed`.
+"""`python -m wavenet prepare|corpus|train|generate|eval|bench|info|import-seed|serve`.
 
 Every command answers bad input with one clear line on stderr and a non-zero exit.
 """
@@ -143,6 +143,13 @@ def cmd_import_seed(args) -> None:
     print(f"wrote {folder}")
 
 
+def cmd_serve(args) -> None:
+    from wavenet.serve import Limits, serve
+
+    serve(args.checkpoint, args.host, args.port, Limits(max_seconds=args.max_seconds, max_variations=args.max_variations,
+                                                        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency))
+
+
 def cmd_bench(args) -> None:
     from wavenet.bench import run_benchmarks
 
@@ -234,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stacks", type=positive(int), default=5)
     p.add_argument("--sample-rate", type=positive(int), default=16000)
     p.set_defaults(func=cmd_import_seed)
+
+    p = commands.add_parser("serve", help="a Gradio app and HTTP API (/generate, /continue), streamed")
+    p.add_argument("--checkpoint", default="piano-small")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=positive(int), default=7860)
+    p.add_argument("--max-seconds", type=positive(float), default=60.0)
+    p.add_argument("--max-variations", type=positive(int), default=4)
+    p.add_argument("--max-upload-mb", type=positive(float), default=20.0)
+    p.add_argument("--concurrency", type=positive(int), default=2, help="generations served at once")
+    p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("bench", help="training and generation benchmarks (prints numbers, writes JSON)")
     p.add_argument("what", choices=("train", "generate", "all"), nargs="?", default="all")
