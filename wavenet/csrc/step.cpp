@@ -26,16 +26,14 @@ inline double uniform01(uint64_t* s) {  // splitmix64: reproducible from the see
     return (z >> 11) * (1.0 / 9007199254740992.0);
 }
 
-}  // namespace
-
-extern "C" {
-
-// Feeds `current[b]`, returns logits for the next sample in `logits` [B][C] (the oracle path),
-// or, when n_samples > 0, samples n_samples new values per stream into out [B][n_samples].
-int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, int32_t R, int32_t D,
-                int32_t S, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
-                int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
-                const volatile int32_t* cancel) {
+// The step with its widths known at compile time where the template arguments are non-zero:
+// fixed trip counts let the compiler keep accumulators in vector registers and unroll.
+template <int RT, int DT, int ST>
+int run_impl(const float* weights, const int32_t* dilations, int32_t layers, int32_t R_, int32_t D_,
+             int32_t S_, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
+             int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
+             const volatile int32_t* cancel) {
+    const int R = RT ? RT : R_, D = DT ? DT : D_, S = ST ? ST : S_;
     const int twoD = 2 * D, RS = R + S;
     std::vector<float> x(B * R), skip(B * S), lg(C);
     const float* embed = weights;
@@ -128,6 +126,26 @@ int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, 
         *position = pos + 1;
     }
     return steps;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Feeds `current[b]` and either returns the logits for the next sample in `logits` [B][C]
+// (n_samples == 0: the oracle path), or samples n_samples new values per stream into
+// out [B][n_samples]. Returns the number of steps done (fewer when `cancel` was set).
+int wavenet_run(const float* weights, const int32_t* dilations, int32_t layers, int32_t R, int32_t D,
+                int32_t S, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
+                int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
+                const volatile int32_t* cancel) {
+#define WAVENET_ARGS weights, dilations, layers, R, D, S, C, B, state, position, current, n_samples, \
+                     temperature, rng, out, logits, cancel
+    if (R == 32 && D == 32 && S == 128) return run_impl<32, 32, 128>(WAVENET_ARGS);
+    if (R == 32 && D == 32 && S == 256) return run_impl<32, 32, 256>(WAVENET_ARGS);
+    if (R == 64 && D == 64 && S == 1024) return run_impl<64, 64, 1024>(WAVENET_ARGS);
+    return run_impl<0, 0, 0>(WAVENET_ARGS);
+#undef WAVENET_ARGS
 }
 
 }  // extern "C"
