@@ -11,6 +11,7 @@ from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
 from wavenet.analysis import snr
 from wavenet.audio import audio_bytes, load_audio
+from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import stream
 
 st.title("⚖️ Compare checkpoints")
@@ -29,7 +30,11 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
     results = []
     progress = st.progress(0.0, text="Sampling…")
     for index, name in enumerate(chosen):
-        model, info = load(name)
+        try:
+            model, info = load(name)
+        except CheckpointError as error:
+            st.error(str(error))
+            continue
         rate = model.config.sample_rate
         prime = load_audio(EXAMPLE, rate)[: int(prime_seconds * rate)] if use_prime else None
         started, chunks = time.perf_counter(), []

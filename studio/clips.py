@@ -12,6 +12,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_
 EXAMPLE_LABEL = "Example: Fats Waller, “Ain't Misbehavin'” (45 s, public domain)"
 MAX_UPLOAD_MB = 20
 MAX_CLIP_SECONDS = 600
+MIN_CLIP_SECONDS = 0.2
 
 
 def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
@@ -28,10 +29,14 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
         st.error(f"{upload.name} is {upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
         return None, ""
     try:
-        return load_audio(upload.getvalue(), sample_rate, max_seconds=MAX_CLIP_SECONDS), upload.name
+        clip = load_audio(upload.getvalue(), sample_rate, max_seconds=MAX_CLIP_SECONDS)
     except AudioError as error:
         st.error(f"{upload.name}: {str(error).replace('the upload', 'this file')}")
         return None, ""
+    if len(clip) < MIN_CLIP_SECONDS * sample_rate:
+        st.error(f"{upload.name} is shorter than {MIN_CLIP_SECONDS} s: too little to continue.")
+        return None, ""
+    return clip, upload.name
 
 
 def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wavenet.audio import to_pcm16
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings, stream
 
@@ -57,7 +58,7 @@ class LiveTake:
         try:
             for chunk in stream(model, self.settings, prime, cancel=self.cancel):
                 self.chunks.append(chunk.audio)
-                self.pcm.append((np.clip(chunk.audio[0], -1, 1) * 32767).astype("<i2").tobytes())
+                self.pcm.append(to_pcm16(chunk.audio[0]).astype("<i2").tobytes())
                 if chunk.total:
                     self.done_samples, self.total_samples = chunk.done, chunk.total
                     self.samples_per_second = chunk.samples_per_second

@@ -33,7 +33,10 @@ class RunFolder:
             accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0}).Reload()
             for tag in accumulator.Tags()["scalars"]:
                 rows += [(tag, e.step, e.value, e.wall_time) for e in accumulator.Scalars(tag)]
-        return pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
+        frame = pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
+        # A run killed and resumed logs some steps twice: the later value wins.
+        frame = frame.sort_values("wall_time").drop_duplicates(["tag", "step"], keep="last")
+        return frame.sort_values(["tag", "step"]).reset_index(drop=True)
 
     def samples(self) -> list[tuple[Path, Path | None]]:
         """(WAV, its CQT PNG or None) logged at checkpoints, newest first."""

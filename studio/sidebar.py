@@ -4,10 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from studio.models import checkpoint_names, device, facts, load
-from wavenet.checkpoint import CheckpointError
+from wavenet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from wavenet.model import WaveNet
-
-DEFAULT_CHECKPOINT = "piano-small"
 
 
 def checkpoint_picker() -> tuple[str, WaveNet, dict]:

@@ -12,7 +12,7 @@ from studio.plots import cqt_figure, waveform
 from wavenet.audio import audio_bytes
 
 
-@dataclass
+@dataclass(eq=False)  # takes are compared by identity (their audio is an array)
 class Take:
     page: str
     checkpoint: str
@@ -76,6 +76,5 @@ def take_list(page: str) -> None:
             if left.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)
                 st.rerun()
-            if right.button("↺ Same settings again", key=f"again_{take.created}"):
-                apply_settings(page, take.settings)
-                st.rerun()
+            right.button("↺ Same settings again", key=f"again_{take.created}", on_click=apply_settings,
+                         args=(page, take.settings), help="Puts this take's settings back into the controls")

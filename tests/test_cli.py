@@ -66,7 +66,7 @@ def test_eval_reports_nats_and_bits_per_sample(checkpoint, piano_clip):
     (["eval", "CK", "missing.wav"], "missing.wav: no such file"),
     (["generate", "CK", "--out", "x.mp4"], "--out must end in .wav or .flac"),
     (["generate", "CK", "--out", "x.wav", "--first-sample", "999"], "first sample must be in 0..255"),
-    (["generate", "CK", "--out", "x.wav", "--seconds", "-1"], "must be positive"),
+    (["generate", "CK", "--out", "x.wav", "--seconds", "-1"], "must be above 0"),
     (["import-seed", "missing.pth", "out"], "missing.pth: no such file"),
 ])
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(checkpoint, tmp_path, args, message):
@@ -87,3 +87,17 @@ def test_a_grown_model_starts_out_computing_what_the_small_one_computes():
         assert torch.allclose(small(x), medium(x), atol=1e-5)
     with pytest.raises(ValueError):
         grow(small, WaveNetConfig.preset("medium", residual_channels=8))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "CK", "--out", "x.wav", "--seconds", "inf"], "must be a finite number"),
+    (["generate", "CK", "--out", "x.wav", "--seconds", "nan"], "must be a finite number"),
+    (["generate", "CK", "--out", "x.wav", "--device", "cuda"], "no CUDA device"),
+    (["generate", "CK", "--out", "x.wav", "--device", "toaster"], "unknown device"),
+    (["generate", "CK", "--seconds", "0.01", "--out", "/proc/nope/x.wav"], "error: "),
+])
+def test_impossible_values_devices_and_unwritable_outputs_are_one_line_errors(checkpoint, tmp_path, args, message):
+    args = [str(checkpoint) if a == "CK" else a for a in args]
+    args = [str(tmp_path / a) if a.startswith("x.") else a for a in args]
+    code, _, err = cli(*args)
+    assert code == 2 and message in err and "Traceback" not in err

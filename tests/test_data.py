@@ -76,3 +76,35 @@ def test_prepare_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--clip-seconds", "1"]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["sample_rate"] == 16000
+
+
+def test_a_single_short_recording_trains_on_its_only_clip(tmp_path):
+    (tmp_path / "src").mkdir()
+    sf.write(tmp_path / "src" / "short.wav", tone(1.5), 16000)
+    manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.2, progress=False)
+    assert (manifest["train_clips"], manifest["val_clips"]) == (1, 0)
+
+
+def test_an_interrupted_prepare_keeps_what_it_finished(tmp_path, monkeypatch):
+    import wavenet.data as data
+
+    make_recordings(tmp_path / "src", count=3)
+    calls = []
+    real_load = data.load_audio
+
+    def flaky_load(path, *args, **kwargs):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(data, "load_audio", flaky_load)
+    try:
+        prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, progress=False)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(data, "load_audio", real_load)
+    recorded = json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"]
+    assert sorted(recorded) == ["piece0.wav", "piece1.wav"]
+    manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, progress=False)
+    assert len(manifest["sources"]) == 3

@@ -129,3 +129,29 @@ def test_impossible_settings_are_refused(tiny_config):
         next(stream(model, GenerationSettings(1.0, first_sample=300)))
     with pytest.raises(ValueError, match="positive"):
         next(stream(model, GenerationSettings(0.0)))
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("fast", marks=needs_fast_step)])
+def test_a_long_prime_continues_exactly_as_the_full_forward_pass_predicts(tiny_config, backend):
+    """Only the prime's last receptive field matters; greedy continuation = argmax of the full pass."""
+    model = random_model(tiny_config)
+    prime = np.sin(np.linspace(0, 300, 3000)).astype(np.float32) * 0.6
+    take = generate(model, GenerationSettings(0.002, temperature=0, variations=2), prime=prime)  # 32 samples
+    history = torch.from_numpy(mulaw.encode(prime).astype(np.int64))
+    for value in mulaw.encode(take[0]):
+        with torch.no_grad():
+            expected = model(history[None])[0, :, -1].argmax().item()
+        assert value == expected
+        history = torch.cat([history, torch.tensor([expected])])
+    assert np.array_equal(take[0], take[1])
+
+
+def test_packing_for_the_compiled_step_leaves_the_model_where_it_is_and_follows_training(tiny_config):
+    from wavenet.sampler import packed_weights
+
+    model = random_model(tiny_config)
+    before = packed_weights(model).copy()
+    with torch.no_grad():
+        model.end2.bias.add_(1.0)  # an in-place update, as an optimizer step does
+    assert not np.array_equal(before, packed_weights(model))
+    assert model.embed.weight.device.type == "cpu"

@@ -81,5 +81,5 @@ def test_limits_are_enforced_by_the_server(client):
         api.predict(checkpoint, 50.0, 1.0, 0, -1, 1, api_name="/generate")
     with pytest.raises(AppError, match="greater than maximum value 2|variations must be 1..2"):
         api.predict(checkpoint, 0.5, 1.0, 0, -1, 3, api_name="/generate")
-    with pytest.raises(AppError, match="no checkpoint"):
+    with pytest.raises(AppError, match="not in the list of choices|no checkpoint"):
         api.predict("no-such-model", 0.5, 1.0, 0, -1, 1, api_name="/generate")

@@ -53,6 +53,10 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert np.array_equal(second.audio, first.audio)  # same seed, same take
     at.button(key="generate_new_seed").click().run()
     assert at.number_input(key="generate_seed").value != 11
+    at.button(key=f"again_{first.created}").click().run()  # "same settings again"
+    assert not at.exception and at.number_input(key="generate_seed").value == 11
+    at.button(key=f"delete_{first.created}").click().run()
+    assert not at.exception and at.session_state["takes"] == [second]
 
 
 def test_continue_page_continues_the_example_and_marks_the_seam():

@@ -40,9 +40,10 @@ def export(run: Path, out: Path) -> None:
 
 
 class ExportingTrainer(Trainer):
-    def save(self, loss: float) -> None:
-        super().save(loss)
-        export(self.run, self.out)
+    def save(self, loss: float, val: float | None) -> None:
+        super().save(loss, val)
+        if self.is_main:
+            export(self.run, self.out)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from wavenet.model import WaveNet, WaveNetConfig
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+DEFAULT_CHECKPOINT = "piano-small"  # what the studio and the API open with
 
 
 class CheckpointError(ValueError):
@@ -100,8 +101,8 @@ def save_checkpoint(folder: str | Path, model: WaveNet, training: dict | None = 
 def replace_folder(new: Path, target: Path) -> None:
     """Swap `new` into `target`; a kill at any point leaves `target` or `target.old` complete."""
     old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
+    if target.exists():  # else `old` may be the only complete copy (an earlier swap was cut short)
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)

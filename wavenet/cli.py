@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from wavenet.checkpoint import DEFAULT_CHECKPOINT
 from wavenet.model import PAPER_WIDTHS, PRESETS
 
 
@@ -24,28 +26,27 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive(kind):
+def number(kind, minimum: float, inclusive: bool):
+    """An argparse type: a finite number above (or at) `minimum`."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'at least' if inclusive else 'above'} {minimum:g}, got {text}")
         return value
     return parse
+
+
+def positive(kind):
+    return number(kind, 0, inclusive=False)
 
 
 def non_negative(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-        return value
-    return parse
+    return number(kind, 0, inclusive=True)
 
 
 def add_width_options(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +113,9 @@ def cmd_eval(args) -> None:
     from wavenet.audio import load_audio
     from wavenet.checkpoint import load_checkpoint
 
-    model, _ = load_checkpoint(args.checkpoint, args.device if args.device != "auto" else "cpu")
+    from wavenet.train import pick_device
+
+    model, _ = load_checkpoint(args.checkpoint, pick_device(args.device))
     for path in args.audio:
         audio = load_audio(path, model.config.sample_rate, max_seconds=args.max_seconds)
         nats, bits = bits_per_sample(model, audio)
@@ -243,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_seed)
 
     p = commands.add_parser("serve", help="a Gradio app and HTTP API (/generate, /continue), streamed")
-    p.add_argument("--checkpoint", default="piano-small")
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=positive(int), default=7860)
     p.add_argument("--max-seconds", type=positive(float), default=60.0)
@@ -272,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (AudioError, CheckpointError, DataError, TrainingError, UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # unwritable output folders, full disks, missing devices
+        print(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

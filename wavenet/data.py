@@ -80,10 +80,18 @@ class DatasetWriter:
                                             "seconds": round(len(audio) / self.manifest["sample_rate"], 2),
                                             **(extra or {})}
         self.manifest["skipped"].pop(source, None)
+        self._write()
         return len(clips)
 
     def skip(self, source: str, reason: str) -> None:
         self.manifest["skipped"][source] = reason
+        self._write()
+
+    def _write(self) -> None:
+        """The manifest, atomically: an interrupted run resumes from every source recorded here."""
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=1))
+        os.replace(tmp, self.manifest_path)
 
     def finish(self, description: str = "") -> dict:
         """Assign splits by source group and write the manifest (atomically)."""
@@ -93,9 +101,12 @@ class DatasetWriter:
         single = len({s["group"] for s in sources.values()}) == 1
         for entry in sources.values():
             if single and self.manifest["val_fraction"] > 0:
-                # One recording cannot be split by source: its last clips become validation.
+                # One recording cannot be split by source: its last clips become validation
+                # (none when it has a single clip: training comes first).
+                clips = entry["clips"]
+                validation = min(clips - 1, max(1, round(clips * self.manifest["val_fraction"]))) if clips > 1 else 0
                 entry["split"] = "time"
-                entry["val_from"] = entry["clips"] - max(1, round(entry["clips"] * self.manifest["val_fraction"]))
+                entry["val_from"] = clips - validation
             else:
                 entry["split"] = "val" if entry["group"] in val_groups else "train"
                 entry.pop("val_from", None)
@@ -112,9 +123,7 @@ class DatasetWriter:
         })
         if single:
             self.manifest["note"] = "only one source recording: validation is its last clips (split by time)"
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=1))
-        os.replace(tmp, self.manifest_path)
+        self._write()
         return self.manifest
 
 

@@ -73,12 +73,12 @@ def pack_weights(model: WaveNet) -> np.ndarray:
     """All weights in the layout step.cpp reads: input-major matrices, one flat float32 array."""
     from wavenet.sampler import StepWeights
 
-    w = StepWeights.from_model(model.cpu() if model.embed.weight.device.type != "cpu" else model)
+    w = StepWeights.from_model(model)  # read-only: the (shared) model stays on its device
     parts = [w.embed]
     for past, now, bias, res_skip, res_skip_bias in zip(w.past, w.now, w.bias, w.res_skip, w.res_skip_bias):
         parts += [past, now, bias, res_skip, res_skip_bias]
     parts += [w.end1[0], w.end1[1], w.end2[0], w.end2[1]]
-    return np.concatenate([p.detach().float().reshape(-1).numpy() for p in parts]).astype(np.float32)
+    return np.concatenate([p.detach().float().cpu().reshape(-1).numpy() for p in parts]).astype(np.float32)
 
 
 class FastStream:
@@ -95,7 +95,6 @@ class FastStream:
         self.current = np.zeros(batch, dtype=np.int32)
         seeds = np.random.SeedSequence(seed).generate_state(batch, dtype=np.uint64)
         self.rng = np.ascontiguousarray(seeds, dtype=np.uint64)
-        self.cancel = ctypes.c_int32(0)
 
     def load_buffers(self, buffers: list[torch.Tensor], position: int) -> None:
         """Take over ring buffers filled by the PyTorch priming pass ([B, R, d] per layer)."""
@@ -110,7 +109,7 @@ class FastStream:
         layers, r, d, s, c = self.dims
         return library().wavenet_run(self.weights, self.dilations, layers, r, d, s, c, self.batch, self.state,
                                      ctypes.byref(self.position), self.current, samples, float(temperature),
-                                     self.rng, out, logits, ctypes.byref(self.cancel))
+                                     self.rng, out, logits, None)
 
     def logits(self, current: np.ndarray) -> np.ndarray:
         """Feed `current` [B] and return the logits [B, classes] for the next sample (the oracle check)."""

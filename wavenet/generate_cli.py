@@ -8,7 +8,8 @@ import numpy as np
 
 from wavenet.audio import AudioError, load_audio, save_audio
 from wavenet.checkpoint import load_checkpoint, resolve
-from wavenet.sampler import GenerationSettings, stream
+from wavenet.sampler import GenerationSettings, fastest_backend, stream
+from wavenet.train import pick_device
 
 
 def variation_paths(out: Path, count: int) -> list[Path]:
@@ -23,13 +24,13 @@ def run_generate(args) -> None:
     out = Path(args.out)
     if out.suffix.lower() not in (".wav", ".flac"):
         raise AudioError(f"{out.name}: --out must end in .wav or .flac")
-    model, info = load_checkpoint(args.checkpoint, args.device)
+    model, info = load_checkpoint(args.checkpoint, pick_device(args.device))
     rate = model.config.sample_rate
     prime = None
     if args.prime:
         prime = load_audio(args.prime, rate, max_seconds=3600)
         if args.prime_seconds:
-            prime = prime[-int(args.prime_seconds * rate):]
+            prime = prime[-max(1, int(args.prime_seconds * rate)):]
     settings = GenerationSettings(seconds=args.seconds, temperature=args.temperature, seed=args.seed,
                                   first_sample=args.first_sample, variations=args.variations,
                                   include_prime=args.include_prime)
@@ -43,6 +44,7 @@ def run_generate(args) -> None:
                 bar.set_postfix_str(f"{chunk.samples_per_second / rate:.2f}× real time")
     take = np.concatenate(pieces, axis=1)
     sidecar = {"checkpoint": str(resolve(args.checkpoint)), "settings": settings.to_dict(),
+               "backend": fastest_backend(model, settings.variations),
                "prime": args.prime, "prime_seconds": args.prime_seconds, "sample_rate": rate,
                "model": info["model"]}
     for path, audio in zip(variation_paths(out, settings.variations), take):

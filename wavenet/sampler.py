@@ -58,12 +58,14 @@ class StepWeights:
 def residual_weight(layer) -> torch.Tensor:
     """[R, D]; zeros for the last layer, whose residual output feeds nothing."""
     if layer.residual is None:
-        return torch.zeros(layer.dilated.in_channels, layer.skip.in_channels)
+        return torch.zeros(layer.dilated.in_channels, layer.skip.in_channels, device=layer.skip.weight.device)
     return layer.residual.weight[:, :, 0]
 
 
 def residual_bias(layer) -> torch.Tensor:
-    return torch.zeros(layer.dilated.in_channels) if layer.residual is None else layer.residual.bias
+    if layer.residual is None:
+        return torch.zeros(layer.dilated.in_channels, device=layer.skip.weight.device)
+    return layer.residual.bias
 
 
 def empty_state(model: WaveNet, batch: int) -> StreamState:
@@ -128,7 +130,8 @@ def choose(logits: torch.Tensor, temperature: float, generator: torch.Generator)
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """What a take is made from; with the checkpoint, enough to reproduce it bit for bit."""
+    """What a take is made from. With the checkpoint, the back-end and the machine, enough to
+    reproduce it bit for bit (the compiled and PyTorch steps draw differently)."""
 
     seconds: float = 4.0
     temperature: float = 1.0
@@ -234,18 +237,20 @@ def fastest_backend(model: WaveNet, batch: int) -> str:
     return _fastest[key]
 
 
-_packed: dict[int, tuple[torch.Tensor, np.ndarray]] = {}
+_packed: dict[int, tuple[tuple, np.ndarray]] = {}
 _packed_lock = threading.Lock()
 
 
 def packed_weights(model: WaveNet) -> np.ndarray:
-    """The model's weights in the compiled step's layout, packed once per model object."""
+    """The model's weights in the compiled step's layout, packed once per model and weight version
+    (training updates weights in place, which bumps their version counters)."""
     from wavenet import fastpath
 
+    version = tuple(id(p) for p in model.parameters()) + tuple(p._version for p in model.parameters())
     with _packed_lock:
         cached = _packed.get(id(model))
-        if cached is None or cached[0] is not model.embed.weight:
-            cached = (model.embed.weight, fastpath.pack_weights(model))
+        if cached is None or cached[0] != version:
+            cached = (version, fastpath.pack_weights(model))
             _packed[id(model)] = cached
         return cached[1]
 
@@ -262,8 +267,9 @@ def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | Non
     engine = open_stream(model, batch, settings.seed, backend)
     if prime is not None and len(prime):
         indices = torch.from_numpy(mulaw.encode(prime).astype(np.int64)).to(model.embed.weight.device)
-        primed = primed_state(model, indices[None].expand(batch, -1))
-        engine.load_buffers(primed.buffers, primed.position)
+        # Only the last receptive field of the prime can reach the buffers: prime on that, once.
+        primed = primed_state(model, indices[None, -(model.config.receptive_field + 1):])
+        engine.load_buffers([b.expand(batch, -1, -1) for b in primed.buffers], primed.position)
         first = np.full(batch, int(indices[-1]))
         if settings.include_prime:
             yield Chunk(np.repeat(mulaw.decode(indices.cpu().numpy())[None], batch, axis=0), 0, 0, 0.0)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from wavenet.audio import AudioError, load_audio, save_audio
-from wavenet.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from wavenet.audio import AudioError, load_audio, save_audio, to_pcm16
+from wavenet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints, load_checkpoint
 from wavenet.sampler import GenerationSettings, stream
 
-DEFAULT_CHECKPOINT = "piano-small"
+KEEP_OUTPUT_SECONDS = 3600  # finished takes stay downloadable this long
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,12 @@ class Models:
             return self._models[name]
 
 
-def _pcm(audio: np.ndarray) -> np.ndarray:
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+def remove_old_outputs(folder: Path) -> None:
+    """Delete takes and images older than an hour, so a long-running server does not fill its disk."""
+    cutoff = time.time() - KEEP_OUTPUT_SECONDS
+    for path in folder.iterdir():
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
 
 
 def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits()):
@@ -73,8 +79,11 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         return settings
 
     def model_for(name):
+        name = name or default_checkpoint
+        if name not in choices:  # only the served checkpoints, never an arbitrary server path
+            raise gr.Error(f"no checkpoint {name!r} is served here (served: {', '.join(choices)})")
         try:
-            return models.get(name or default_checkpoint)
+            return models.get(name)
         except CheckpointError as error:
             raise gr.Error(str(error)) from None
 
@@ -85,9 +94,10 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         chunks = []
         for chunk in stream(model, settings, prime):
             chunks.append(chunk.audio)
-            yield (rate, _pcm(chunk.audio[0])), gr.skip(), gr.skip()
+            yield (rate, to_pcm16(chunk.audio[0])), gr.skip(), gr.skip()
         take = np.concatenate(chunks, axis=1)
-        path = output_dir / f"{Path(str(name)).name}_seed{settings.seed}_temp{settings.temperature:g}_{id(take):x}.wav"
+        remove_old_outputs(output_dir)
+        path = output_dir / f"{Path(str(name)).name}_seed{settings.seed}_temp{settings.temperature:g}_{uuid.uuid4().hex[:8]}.wav"
         save_audio(path, take[0], rate)
         image = output_dir / (path.stem + "_cqt.png")
         image.write_bytes(cqt_png(take[0], rate))
@@ -124,7 +134,7 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column():
-                    g_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint", allow_custom_value=True)
+                    g_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint")
                     g_seconds = gr.Slider(0.5, limits.max_seconds, 4.0, step=0.5, label="seconds")
                     g_temperature = gr.Slider(0.0, 1.5, 1.0, step=0.05, label="temperature (0 = greedy)")
                     g_seed = gr.Number(0, precision=0, label="seed")
@@ -143,7 +153,7 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         with gr.Tab("Continue"):
             with gr.Row():
                 with gr.Column():
-                    c_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint", allow_custom_value=True)
+                    c_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint")
                     c_clip = gr.File(label=f"piano clip (≤ {limits.max_upload_mb:g} MB)", type="filepath",
                                      file_types=[".wav", ".flac", ".ogg", ".mp3"])
                     with gr.Row():

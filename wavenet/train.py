@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wavenet.audio import to_pcm16
 from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
 from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
@@ -52,9 +53,18 @@ class TrainingError(RuntimeError):
 
 
 def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`; a clear error for anything else."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ValueError(f"unknown device {requested!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("no CUDA device is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {requested!r}; use auto, cpu or cuda")
+    return device
 
 
 def learning_rate(settings: TrainSettings, step: int, progress: float) -> float:
@@ -78,7 +88,7 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(sample_rate)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        out.writeframes(to_pcm16(audio).astype("<i2").tobytes())
     return buffer.getvalue()
 
 
@@ -238,12 +248,13 @@ class Trainer:
                 if bar.disable and self.step % 200 == 0:
                     print(f"step {self.step} | {status}", flush=True)
             bar.update(1)
-            if self.step % s.val_every == 0 or self.done():
+            checkpoint_now = self.step % s.checkpoint_every == 0 or self.done()
+            if self.step % s.val_every == 0 or checkpoint_now:
                 val = self.validate()
                 if self.is_main and val is not None:
                     self._log_scalars({"loss/val": val, "bits/val": val / math.log(2)})
-            if self.step % s.checkpoint_every == 0 or self.done():
-                self.save(loss)
+                if checkpoint_now:
+                    self.save(loss, val)
         bar.close()
         summary = self.summary(loss)
         if self.writer:
@@ -278,7 +289,8 @@ class Trainer:
         s = self.settings
         remaining = []
         if self.total_steps():
-            remaining.append((self.total_steps() - self.step) * s.batch_size * s.output_length / max(rate, 1e-9))
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            remaining.append((self.total_steps() - self.step) * s.batch_size * s.output_length * world / max(rate, 1e-9))
         if s.time_budget:
             remaining.append(s.time_budget - self.elapsed)
         return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
@@ -335,10 +347,17 @@ class Trainer:
                 if self.device.type == "cuda" else "cpu",
                 "batch_size": self.settings.batch_size, "output_length": self.settings.output_length}
 
-    def save(self, loss: float) -> None:
+    def save(self, loss: float, val: float | None) -> None:
+        """Write last/ (and best/ when validation improved). Called on every rank: each
+        replica's data-sampler state is gathered so a resumed run draws what it would have."""
+        generators = [self.generator.get_state()]
+        if self.distributed:
+            import torch.distributed as dist
+
+            generators = [None] * int(os.environ["WORLD_SIZE"])
+            dist.all_gather_object(generators, self.generator.get_state())
         if not self.is_main:
             return
-        val = self.validate()
         improved = val is not None and val < self.best_val
         if improved:
             self.best_val = val
@@ -346,7 +365,7 @@ class Trainer:
         summary["last_val_loss"] = round(val, 4) if val is not None else None
         data = self.manifest.get("description", "") or str(self.data_path)
         state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "samples_seen": self.samples_seen,
-                 "elapsed": self.elapsed, "best_val": self.best_val, "generators": [self.generator.get_state()],
+                 "elapsed": self.elapsed, "best_val": self.best_val, "generators": generators,
                  "torch_rng": torch.get_rng_state()}
         buffer = io.BytesIO()
         torch.save(state, buffer)
