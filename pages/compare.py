@@ -26,6 +26,10 @@ prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, 3.0, 0.5, key="co
                           disabled=not use_prime)
 settings = generation_controls("compare", unique=not use_prime, include_prime=use_prime)
 
+if len(chosen) < 2:
+    st.caption("Choose at least two checkpoints to compare.")
+if settings.variations > 1:
+    st.caption("Compare plays and measures the first variation of each model.")
 if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go"):
     results = []
     progress = st.progress(0.0, text="Sampling…")
@@ -50,9 +54,13 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
                         "snr": snr(generated), "seam": len(prime) / rate if prime is not None else None})
     progress.empty()
     st.session_state["compare_results"] = results
+    st.session_state["compare_described"] = (f"{settings.seconds:g} s · temperature {settings.temperature:g} · "
+                                             f"seed {settings.seed}" + (f" · primed with {prime_seconds:g} s of the "
+                                                                        "example clip" if use_prime else ""))
 
 results = st.session_state.get("compare_results", [])
 if results:
+    st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
     table = pd.DataFrame([{"checkpoint": r["name"], "parameters": r["facts"]["parameters"],
                            "receptive field": r["facts"]["receptive field"],
                            "validation bits/sample": r["facts"]["validation bits/sample"],

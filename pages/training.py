@@ -1,4 +1,6 @@
 """Training monitor: loss curves, learning rate and speed of a run; its logged samples."""
+import math
+
 import plotly.express as px
 import streamlit as st
 
@@ -27,22 +29,26 @@ def curves() -> None:
     columns[0].metric("State", state)
     columns[1].metric("Step", f"{step:,}")
     columns[2].metric("Audio seen", f"{hours:.2f} h")
-    columns[3].metric("Speed", f"{rate / 1e3:,.1f}k samples/s")
+    columns[3].metric("Speed", f"{rate / 1e6:.2f}M samples/s" if rate >= 1e6 else f"{rate / 1e3:,.1f}k samples/s")
     settings = run.settings()
     if run.active and settings.get("max_steps") and rate > 0:
         per_step = settings["batch_size"] * settings["output_length"]
         st.caption(f"ETA ≈ {(settings['max_steps'] - step) * per_step / rate / 60:.0f} min")
     loss = scalars[scalars["tag"].isin(["loss/train", "loss/val"])]
     hours_by_step = scalars[scalars["tag"] == "audio_hours_seen"].set_index("step")["value"]
-    loss = loss.assign(hours=loss["step"].map(hours_by_step))
-    x_axis = st.radio("x axis", ["step", "hours"], horizontal=True, key="training_x")
-    st.plotly_chart(px.line(loss, x=x_axis, y="value", color="tag", labels={"value": "nats/sample"},
-                            title="loss"), key="training_loss")
+    loss = loss.assign(hours=loss["step"].map(hours_by_step), bits=loss["value"] / math.log(2),
+                       split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
+    x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x")
+    x = "step" if x_axis == "step" else "hours"
+    st.plotly_chart(px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)",
+                            labels={"bits": "bits/sample", "hours": "hours of audio seen"},
+                            color_discrete_map={"train": "#6c8ebf", "validation": "#d9534f"}), key="training_loss")
     left, right = st.columns(2)
-    for column, tag in ((left, "lr"), (right, "samples_per_s")):
+    for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):
         data = scalars[scalars["tag"] == tag]
         if not data.empty:
-            column.plotly_chart(px.line(data, x="step", y="value", title=tag), key=f"training_{tag}")
+            column.plotly_chart(px.line(data, x="step", y="value", title=title, labels={"value": title}),
+                                key=f"training_{tag}")
 
 
 curves()

@@ -36,7 +36,7 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
         "receptive field": f"{config.receptive_field_ms:.0f} ms ({config.receptive_field:,} samples)",
         "parameters": f"{model.parameter_count():,}",
         "validation bits/sample": f"{bits:.3f}" if bits else "—",
-        "speed here": f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time)" if speed else "—",
+        "speed (model card)": f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time)" if speed else "—",
         "audio seen in training": f"{training.get('audio_hours_seen', 0):.1f} h",
     }
 

@@ -24,6 +24,17 @@ class Take:
     stopped_early: bool = False
     created: float = field(default_factory=time.time)
 
+    def length_label(self) -> str:
+        """'2.0 s + 3.0 s prime · 2 variations · stopped early', as it applies."""
+        prime = self.seam_seconds or 0.0
+        new = self.audio.shape[1] / self.sample_rate - prime
+        parts = [f"{new:.1f} s" + (f" + {prime:.1f} s prime" if prime else "")]
+        if self.audio.shape[0] > 1:
+            parts.append(f"{self.audio.shape[0]} variations")
+        if self.stopped_early:
+            parts.append("stopped early")
+        return " · ".join(parts)
+
     def filename(self, variation: int, extension: str) -> str:
         s = self.settings
         suffix = f"_v{variation + 1}" if self.audio.shape[0] > 1 else ""
@@ -41,15 +52,13 @@ def add_take(take: Take) -> None:
 def show_take(take: Take, index: int, plots: bool = True) -> None:
     """Audio, downloads and plots of one take, with its settings and actions."""
     s = take.settings
-    seconds = take.audio.shape[1] / take.sample_rate
-    flags = " · stopped early" if take.stopped_early else ""
-    st.markdown(f"**{take.checkpoint}** · {seconds:.1f} s · seed {s['seed']} · temperature {s['temperature']:g}"
-                f" · {take.samples_per_second:,.0f} samples/s{flags}")
+    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · seed {s['seed']} · temperature {s['temperature']:g}"
+                f" · {take.samples_per_second:,.0f} samples/s")
     for variation, audio in enumerate(take.audio):
         if take.audio.shape[0] > 1:
             st.caption(f"Variation {variation + 1}")
         st.audio(audio_bytes(audio, take.sample_rate), format="audio/wav")
-        left, right, _ = st.columns([1, 1, 2])
+        left, right, _ = st.columns([1, 1, 4])
         left.download_button("⬇ WAV", audio_bytes(audio, take.sample_rate), take.filename(variation, "wav"),
                              "audio/wav", key=f"wav_{index}_{variation}_{take.created}")
         right.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
@@ -69,12 +78,12 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · "
-                         f"{take.audio.shape[1] / take.sample_rate:.1f} s", expanded=index == 0):
+        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · {take.length_label()}",
+                         expanded=index == 0):
             show_take(take, index, plots=index == 0)
-            left, right, _ = st.columns([1, 1, 2])
+            left, right, _ = st.columns([1, 2, 3])
             if left.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)
                 st.rerun()
             right.button("↺ Same settings again", key=f"again_{take.created}", on_click=apply_settings,
-                         args=(page, take.settings), help="Puts this take's settings back into the controls")
+                         args=(page, take.settings, take.checkpoint), help="Puts this take's settings back into the controls")

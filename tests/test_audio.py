@@ -28,7 +28,7 @@ def test_bytes_of_an_upload_load_like_a_file():
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "not a readable audio file"),
+    (b"", "is empty"),
     (b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "not a readable audio file"),
     (b"%PDF-1.4 definitely not audio" * 10, "not a readable audio file"),
 ])

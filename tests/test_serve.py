@@ -66,7 +66,7 @@ def test_continue_endpoint_continues_an_uploaded_clip(client, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [(b"not audio at all", "not a readable audio file"),
-                                              (b"", "not a readable audio file")])
+                                              (b"", "is empty")])
 def test_a_bad_upload_gets_a_clear_error(client, tmp_path, content, message):
     api, checkpoint = client
     bad = tmp_path / "bad.wav"

@@ -71,7 +71,7 @@ def test_continue_page_continues_the_example_and_marks_the_seam():
 @pytest.mark.parametrize("name, content, message", [
     ("broken.wav", b"RIFF....WAVEnot really", "not a readable audio file"),
     ("silence.wav", audio_bytes(np.zeros(16000, np.float32), 16000), "silent"),
-    ("empty.flac", b"", "not a readable audio file"),
+    ("empty.flac", b"", "is empty (0 bytes)"),
 ])
 def test_bad_uploads_get_a_clear_message_and_the_page_keeps_working(name, content, message):
     at = page("continue")

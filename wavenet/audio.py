@@ -22,9 +22,10 @@ def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float 
     import soxr
 
     name = "the upload" if isinstance(source, bytes) else Path(source).name
-    if not isinstance(source, bytes):
-        if not Path(source).is_file():
-            raise AudioError(f"{source}: no such file")
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise AudioError(f"{source}: no such file")
+    if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:
+        raise AudioError(f"{name} is empty (0 bytes)")
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     try:
         info = sf.info(handle)
@@ -35,8 +36,8 @@ def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float 
         audio, rate = sf.read(handle, dtype="float32", always_2d=True)
     except AudioError:
         raise
-    except Exception as error:  # libsndfile names the problem; MP3 needs the fallback below
-        audio, rate = _load_with_fallback(source, name, error)
+    except Exception:  # formats libsndfile cannot read go through audioread; else a clear error
+        audio, rate = _load_with_fallback(source, name)
     if audio.size == 0:
         raise AudioError(f"{name} contains no audio samples")
     mono = audio.mean(axis=1)
@@ -51,7 +52,7 @@ def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float 
     return np.clip(mono, -1.0, 1.0).astype(np.float32)
 
 
-def _load_with_fallback(source: str | Path | bytes, name: str, error: Exception) -> tuple[np.ndarray, int]:
+def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
     """Decode through audioread (via librosa) what libsndfile cannot; else a clear AudioError."""
     import tempfile
     import warnings
@@ -69,7 +70,7 @@ def _load_with_fallback(source: str | Path | bytes, name: str, error: Exception)
             else:
                 audio, rate = librosa.load(str(source), sr=None, mono=False)
     except Exception:
-        raise AudioError(f"{name} is not a readable audio file ({error})".replace("\n", " ")) from None
+        raise AudioError(f"{name} is not a readable audio file (WAV, FLAC, OGG or MP3 expected)") from None
     audio = np.atleast_2d(audio).T.astype(np.float32)
     return audio, int(rate)
 

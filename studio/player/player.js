@@ -70,8 +70,13 @@ async function start(player, data) {
       source.connect(context.destination);
       if (nextTime < context.currentTime + 0.02) {
         if (player.chunks > 0) {
-          player.gaps += 1; // late chunk: re-anchor (an audible gap) with a longer lead
-          lead = Math.min(lead * 2, 8);
+          // A late chunk: sampling runs slower than real time. Re-anchor once (an audible gap)
+          // with a lead that covers the rest of the take at the arrival rate measured so far.
+          player.gaps += 1;
+          const received = player.bytes / 2 / data.rate;
+          const ratio = received / ((performance.now() - player.startedAt) / 1000);
+          const remaining = Math.max(0, (data.total || 0) / data.rate - received);
+          lead = Math.max(lead * 2, Math.min(120, remaining * Math.max(0, 1 - ratio) + 0.5));
         }
         nextTime = context.currentTime + lead;
       }
