@@ -147,11 +147,14 @@ def bits_per_sample(model: WaveNet, audio: np.ndarray, chunk: int = 32000) -> tu
     total, count = 0.0, 0
     for start in range(1, len(indices), chunk):
         stop = min(len(indices), start + chunk)
-        window = indices[max(0, start - 1 - context) : stop]
-        logits = model(window[None, :-1])[0]
-        targets = window[1:]
         keep = stop - start
-        total += F.cross_entropy(logits[:, -keep:].T, targets[-keep:], reduction="sum").item()
+        if start - 1 >= context:  # a full receptive field of history: compute only the scored outputs
+            window = indices[start - 1 - context : stop]
+            logits = model(window[None, :-1], causal_pad=False)[0]
+        else:  # the beginning: zero-padded history, as in generation from scratch
+            window = indices[:stop]
+            logits = model(window[None, :-1])[0][:, -keep:]
+        total += F.cross_entropy(logits.T, window[-keep:], reduction="sum").item()
         count += keep
     nats = total / max(count, 1)
     return nats, nats / math.log(2)
