@@ -49,10 +49,14 @@ def browser_page():
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=[
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--autoplay-policy=no-user-gesture-required"])
         yield context.new_page()
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+PLAYER = "() => Object.values(window.__wavenetPlayers || {})"
 
 
 def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_url, browser_page):
@@ -61,16 +65,34 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     generate = page.get_by_role("button", name="▶ Generate")
     generate.wait_for(timeout=60_000)
     generate.click()
-    status = page.locator(".wavenet-status")
-    status.wait_for(timeout=60_000)
-    page.wait_for_function("() => { const p = Object.values(window.__wavenetPlayers || {})[0];"
-                           " return p && p.done; }", timeout=120_000)
-    player = page.evaluate("() => { const p = Object.values(window.__wavenetPlayers)[0];"
-                           " return {chunks: p.chunks, bytes: p.bytes, error: p.error,"
-                           " state: window.__wavenetAudio.state}; }")
+    page.locator(".wavenet-status").wait_for(timeout=60_000)
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.done; }}", timeout=120_000)
+    player = page.evaluate(f"() => {{ const p = ({PLAYER})()[0]; return {{chunks: p.chunks, bytes: p.bytes,"
+                           " error: p.error, gaps: p.gaps, schedule: p.schedule, state: window.__wavenetAudio.state}; }")
     assert player["error"] is None
-    assert player["bytes"] == 4 * 16000 * 2  # the default 4 s take, every sample, as int16
-    assert player["chunks"] >= 2
-    assert player["state"] == "running"  # the click on Generate unlocked audio
+    assert player["bytes"] == 4 * 16000 * 2  # the default 4 s take, every sample, as int16, in order
+    assert player["chunks"] >= 2 and len(player["schedule"]) == player["chunks"]
+    assert player["state"] == "running"
+    # Each chunk starts where the one before it ends, except where a late chunk forced a re-anchor.
+    joins = [abs(start - (prev_start + prev_length)) < 1e-6
+             for (prev_start, prev_length), (start, _) in zip(player["schedule"], player["schedule"][1:])]
+    assert joins.count(False) == player["gaps"] <= 1, player
     page.get_by_text("Your takes").wait_for(timeout=60_000)
     page.locator("audio").first.wait_for(state="attached", timeout=60_000)  # the finished take, to replay
+    assert page.get_by_role("button", name="⬇ WAV").count() >= 1  # the download is offered
+
+
+def test_stop_keeps_the_partial_take(studio_url, browser_page):
+    page = browser_page
+    page.goto(studio_url)
+    page.get_by_role("button", name="▶ Generate").wait_for(timeout=60_000)
+    length = page.get_by_role("slider", name="Length (seconds)")
+    length.focus()
+    for _ in range(40):  # 4 s -> 24 s in 0.5 s steps
+        page.keyboard.press("ArrowRight")
+    page.get_by_role("button", name="▶ Generate").click()
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 3; }}", timeout=120_000)
+    page.get_by_role("button", name="⏹ Stop sampling").click()
+    page.get_by_text("stopped early").first.wait_for(timeout=60_000)
+    page.locator("audio").first.wait_for(state="attached", timeout=60_000)
+    assert page.get_by_role("button", name="⬇ WAV").count() >= 1

@@ -67,6 +67,8 @@ def test_eval_reports_nats_and_bits_per_sample(checkpoint, piano_clip):
     (["generate", "CK", "--out", "x.mp4"], "--out must end in .wav or .flac"),
     (["generate", "CK", "--out", "x.wav", "--first-sample", "999"], "first sample must be in 0..255"),
     (["generate", "CK", "--out", "x.wav", "--seconds", "-1"], "must be above 0"),
+    (["generate", "CK", "--out", "x.wav", "--seconds", "20", "--max-seconds", "10"], "at most 10 seconds"),
+    (["generate", "CK", "--out", "x.wav", "--seed", "-3"], "seed must be in"),
     (["import-seed", "missing.pth", "out"], "missing.pth: no such file"),
 ])
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(checkpoint, tmp_path, args, message):

@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prime-seconds", type=positive(float))
     p.add_argument("--include-prime", action="store_true")
     p.add_argument("--variations", type=positive(int), default=1)
+    p.add_argument("--max-seconds", type=positive(float), default=3600.0, help="refuse longer takes")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_generate)

@@ -34,7 +34,7 @@ def run_generate(args) -> None:
     settings = GenerationSettings(seconds=args.seconds, temperature=args.temperature, seed=args.seed,
                                   first_sample=args.first_sample, variations=args.variations,
                                   include_prime=args.include_prime)
-    settings.check(model.config.classes)
+    settings.check(model.config.classes, args.max_seconds)
     pieces = []
     with tqdm(total=int(args.seconds * rate), unit="sample", unit_scale=True, desc="sampling") as bar:
         for chunk in stream(model, settings, prime):

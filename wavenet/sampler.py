@@ -128,6 +128,9 @@ def choose(logits: torch.Tensor, temperature: float, generator: torch.Generator)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
 
 
+MAX_SECONDS = 3600.0  # per take; front ends may set lower limits
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """What a take is made from. With the checkpoint, the back-end and the machine, enough to
@@ -144,10 +147,14 @@ class GenerationSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def check(self, classes: int) -> None:
+    def check(self, classes: int, max_seconds: float = MAX_SECONDS) -> None:
         """Raise ValueError with a user-facing message for impossible settings."""
         if self.seconds <= 0 or self.variations < 1 or self.chunk_samples < 1:
             raise ValueError("seconds, variations and chunk size must be positive")
+        if self.seconds > max_seconds:
+            raise ValueError(f"at most {max_seconds:g} seconds per take")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError("the seed must be in 0..2**63-1")
         if self.first_sample is not None and not 0 <= self.first_sample < classes:
             raise ValueError(f"the first sample must be in 0..{classes - 1}")
         if not np.isfinite(self.temperature) or self.temperature < 0:

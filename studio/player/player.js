@@ -12,7 +12,7 @@ export default function (component) {
   let player = registry[data.url];
   if (!player) {
     player = registry[data.url] = { chunks: 0, bytes: 0, gaps: 0, done: false, error: null, firstAt: null,
-                                    startedAt: null, peaks: [] };
+                                    startedAt: null, peaks: [], schedule: [] };
     start(player, data);
   }
   const timer = setInterval(() => { show(player, status); draw(player, canvas, data.total); }, 250);
@@ -81,6 +81,7 @@ async function start(player, data) {
         nextTime = context.currentTime + lead;
       }
       source.start(nextTime);
+      player.schedule.push([nextTime, buffer.duration]);
       nextTime += buffer.duration;
       let low = 1, high = -1;
       for (let i = 0; i < samples.length; i++) {
