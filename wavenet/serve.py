@@ -128,51 +128,42 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         settings = checked_settings(model, seconds, temperature, seed, -1, variations, include_prime=True)
         yield from run(checkpoint, settings, prime)
 
+    def sampling_controls() -> list:
+        """seconds, temperature, seed: the same widgets on both tabs."""
+        return [gr.Slider(0.5, limits.max_seconds, 4.0, step=0.5, label="seconds"),
+                gr.Slider(0.0, 1.5, 1.0, step=0.05, label="temperature (0 = greedy)"),
+                gr.Number(0, precision=0, label="seed")]
+
+    def tab(label: str, inputs_before: list, fn, api_name: str, with_first_sample: bool) -> None:
+        """One tab: its inputs, then the live audio, the take and its CQT; Stop cancels the generation."""
+        with gr.Row():
+            with gr.Column():
+                checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint")
+                before = [build() for build in inputs_before]
+                controls = sampling_controls()
+                if with_first_sample:
+                    controls.append(gr.Number(-1, precision=0, label="first sample (0..255, -1 = random)"))
+                controls.append(gr.Slider(1, limits.max_variations, 1, step=1, label="variations"))
+                with gr.Row():
+                    go = gr.Button(label, variant="primary")
+                    stop = gr.Button("Stop")
+            with gr.Column():
+                outputs = [gr.Audio(streaming=True, autoplay=True, label="live", interactive=False),
+                           gr.File(label="take (WAV)"), gr.Image(label="CQT", type="filepath")]
+        event = go.click(fn, [checkpoint, *before, *controls], outputs, api_name=api_name)
+        stop.click(None, cancels=[event], api_name=False)
+
     with gr.Blocks(title="WaveNet Piano — API") as app:
         gr.Markdown("# 🎹 WaveNet Piano\nSample solo piano audio with WaveNet checkpoints; audio plays while it "
                     "is sampled. Programs: see the *Use via API* link below (`/generate`, `/continue`).")
         with gr.Tab("Generate"):
-            with gr.Row():
-                with gr.Column():
-                    g_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint")
-                    g_seconds = gr.Slider(0.5, limits.max_seconds, 4.0, step=0.5, label="seconds")
-                    g_temperature = gr.Slider(0.0, 1.5, 1.0, step=0.05, label="temperature (0 = greedy)")
-                    g_seed = gr.Number(0, precision=0, label="seed")
-                    g_first = gr.Number(-1, precision=0, label="first sample (0..255, -1 = random)")
-                    g_variations = gr.Slider(1, limits.max_variations, 1, step=1, label="variations")
-                    with gr.Row():
-                        g_go = gr.Button("Generate", variant="primary")
-                        g_stop = gr.Button("Stop")
-                with gr.Column():
-                    g_stream = gr.Audio(streaming=True, autoplay=True, label="live", interactive=False)
-                    g_file = gr.File(label="take (WAV)")
-                    g_cqt = gr.Image(label="CQT", type="filepath")
-            g_event = g_go.click(generate, [g_checkpoint, g_seconds, g_temperature, g_seed, g_first, g_variations],
-                                 [g_stream, g_file, g_cqt], api_name="generate")
-            g_stop.click(None, cancels=[g_event], api_name=False)
+            tab("Generate", [], generate, "generate", with_first_sample=True)
         with gr.Tab("Continue"):
-            with gr.Row():
-                with gr.Column():
-                    c_checkpoint = gr.Dropdown(choices, value=choices[0], label="checkpoint")
-                    c_clip = gr.File(label=f"piano clip (≤ {limits.max_upload_mb:g} MB)", type="filepath",
-                                     file_types=[".wav", ".flac", ".ogg", ".mp3"])
-                    with gr.Row():
-                        c_start = gr.Number(0.0, label="prime start (s)")
-                        c_end = gr.Number(3.0, label="prime end (s)")
-                    c_seconds = gr.Slider(0.5, limits.max_seconds, 4.0, step=0.5, label="seconds")
-                    c_temperature = gr.Slider(0.0, 1.5, 1.0, step=0.05, label="temperature (0 = greedy)")
-                    c_seed = gr.Number(0, precision=0, label="seed")
-                    c_variations = gr.Slider(1, limits.max_variations, 1, step=1, label="variations")
-                    with gr.Row():
-                        c_go = gr.Button("Continue", variant="primary")
-                        c_stop = gr.Button("Stop")
-                with gr.Column():
-                    c_stream = gr.Audio(streaming=True, autoplay=True, label="live", interactive=False)
-                    c_file = gr.File(label="take (WAV)")
-                    c_cqt = gr.Image(label="CQT", type="filepath")
-            c_event = c_go.click(continue_clip, [c_checkpoint, c_clip, c_start, c_end, c_seconds, c_temperature,
-                                                 c_seed, c_variations], [c_stream, c_file, c_cqt], api_name="continue")
-            c_stop.click(None, cancels=[c_event], api_name=False)
+            tab("Continue", [lambda: gr.File(label=f"piano clip (≤ {limits.max_upload_mb:g} MB)", type="filepath",
+                                             file_types=[".wav", ".flac", ".ogg", ".mp3"]),
+                             lambda: gr.Number(0.0, label="prime start (s)"),
+                             lambda: gr.Number(3.0, label="prime end (s)")],
+                continue_clip, "continue", with_first_sample=False)
     app.queue(default_concurrency_limit=limits.concurrency)
     return app
 
