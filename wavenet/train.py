@@ -263,6 +263,7 @@ class Trainer:
             import torch.distributed as dist
 
             summary["replica_difference"] = self._replica_difference()
+            dist.barrier()  # no replica tears the group down while another is still in a collective
             dist.destroy_process_group()
         return summary
 
