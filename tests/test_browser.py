@@ -1,5 +1,4 @@
 """End to end in headless Chromium: click Generate as a person would and hear chunks arrive."""
-import os
 import shutil
 import socket
 import subprocess

@@ -6,7 +6,7 @@ from torch import nn
 
 from wavenet.checkpoint import CheckpointError, import_reference, load_checkpoint, save_checkpoint
 from wavenet.cli import main
-from wavenet.model import WaveNet, WaveNetConfig
+from wavenet.model import WaveNet
 from wavenet.reference import ReferenceWaveNet
 
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from music21 import corpus as m21
 
-from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, midi_notes,
-                            note_number, perform, render_dataset)
+from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, note_number, perform, render_dataset)
 from wavenet.data import prepare
 
 

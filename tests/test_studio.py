@@ -1,5 +1,4 @@
 """The studio's pages driven by Streamlit's AppTest, on the shipped default checkpoint."""
-import os
 import time
 from pathlib import Path
 
