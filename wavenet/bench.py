@@ -103,11 +103,13 @@ def run_benchmarks(args) -> None:
                           f"{row['reference_window_samples_per_s']:>9,}   ratio {row['ratio']:.2f}×   "
                           f"(ours: {row['ours_full_context_predictions_per_s']:,} full-context predictions/s)")
     if args.what in ("generate", "all"):
-        from wavenet.bench_generate import generation_benchmarks
+        from wavenet.bench_generate import generation_benchmarks, gpu_generation_benchmarks
 
         if device.type != "cpu":
-            print(f"generation benchmarks run on the CPU ({cpu_name()})")
+            print(f"CPU generation benchmarks ({cpu_name()})")
         results["generate"] = generation_benchmarks(args.seconds)
+        if device.type == "cuda":
+            results["generate_gpu"] = gpu_generation_benchmarks(args.seconds, device)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.json}")

@@ -48,7 +48,7 @@ def reference_method_rate(model: WaveNet, history: int, samples: int = 3) -> flo
 
 
 def generation_benchmarks(seconds: float) -> dict:
-    """Always on the CPU: the compiled step is a CPU engine (the GPU path is the fused-kernel issue)."""
+    """On the CPU: the compiled step against the PyTorch step and the reference method."""
     results = {}
     rate = 16000
     print(f"generation samples/s at batch 1 (one thread: {torch.get_num_threads()} torch threads available)")
@@ -71,4 +71,34 @@ def generation_benchmarks(seconds: float) -> dict:
               f"  ×8 batch {row['fast_batch8_per_stream']:>7,.0f}/stream   torch step {row['torch']:>6,.0f}"
               f"   reference method {row['reference_method_at_1s_history']:>6.1f}   -> {row['speedup_vs_torch_step']}× / "
               f"{row['speedup_vs_reference_method']:,}×")
+    return results
+
+
+def gpu_generation_benchmarks(seconds: float, device: torch.device) -> dict:
+    """On a CUDA device, batch 1: the fused persistent kernel against the per-op PyTorch step
+    (which is launch-bound), plus the PyTorch step at batch 8 (samples/s per stream)."""
+    from wavenet import fused
+    from wavenet.checkpoint import list_checkpoints, load_checkpoint
+
+    ok, why = fused.available(device)
+    print(f"GPU generation on {torch.cuda.get_device_name(device)}: {why}")
+    models = {name: WaveNet(config).eval() for name, config in CASES.items()}
+    models.update({f"checkpoint {name}": load_checkpoint(name)[0] for name in list_checkpoints()})
+    results = {}
+    for name, model in models.items():
+        model = model.to(device)
+        row = {"torch_step": stream_rate(model, "torch", min(seconds, 2.0)),
+               "torch_step_batch8_per_stream": stream_rate(model, "torch", min(seconds, 2.0), batch=8)}
+        if ok:
+            try:
+                layout = fused.plan(model.config, fused.cuda_kernel(device).shared_bytes, fused.cuda_kernel(device).sms)
+                row["fused"] = stream_rate(model, "fused", seconds)
+                row["fused_layout"] = f"{layout.chains} chain blocks × {layout.per_block} layers + {layout.workers} workers"
+            except fused.FusedUnavailable as error:
+                row["fused_skipped"] = str(error)
+        results[name] = row
+        fused_text = (f"fused {row['fused']:>9,.0f} ({row['fused'] / 16000:.2f}× real time, {row['fused_layout']})"
+                      if "fused" in row else f"fused: {row.get('fused_skipped', why)}")
+        print(f"  {name:<27} {fused_text}   torch step {row['torch_step']:>6,.0f}   "
+              f"torch step ×8 {row['torch_step_batch8_per_stream']:>6,.0f}/stream")
     return results

@@ -201,9 +201,10 @@ class TorchStream:
 
 def open_stream(model: WaveNet, batch: int, seed: int, backend: str = "auto"):
     """A generation back-end: "fast" (the compiled CPU step), "torch" (the PyTorch step on the
-    model's device) or "auto", the faster of the two for this model, device and batch.
+    model's device), "fused" (the persistent CUDA kernel, one stream) or "auto", the fastest
+    for this model, device and batch.
     """
-    from wavenet import fastpath
+    from wavenet import fastpath, fused
 
     if backend == "auto":
         backend = fastest_backend(model, batch)
@@ -211,6 +212,10 @@ def open_stream(model: WaveNet, batch: int, seed: int, backend: str = "auto"):
         if fastpath.library() is None:
             raise RuntimeError(fastpath.available()[1])
         return fastpath.FastStream(model, packed_weights(model), batch, seed)
+    if backend == "fused":
+        if batch != 1:
+            raise RuntimeError("the fused kernel generates one stream at a time")
+        return fused.FusedStream(model, packed_weights(model), seed)
     return TorchStream(model, batch, seed)
 
 
@@ -221,20 +226,22 @@ def fastest_backend(model: WaveNet, batch: int) -> str:
     """Which back-end to use, decided once per (architecture, device, batch).
 
     On the CPU the compiled step always wins (30–60× the PyTorch step). For a model on a GPU
-    both are timed for a moment: a per-sample GPU step is launch-bound and loses at small
-    batches, but wins once enough streams run together.
+    the candidates are timed for a moment: a per-sample GPU step is launch-bound and loses at
+    small batches but wins once enough streams run together; the fused kernel (one stream)
+    removes the launches.
     """
-    from wavenet import fastpath
+    from wavenet import fastpath, fused
 
-    if fastpath.library() is None:
-        return "torch"
     device = model.embed.weight.device
     if device.type == "cpu":
-        return "fast"
+        return "fast" if fastpath.library() is not None else "torch"
     key = (model.config, str(device), batch)
     if key not in _fastest:
+        candidates = ["torch"] + ["fast"] * (fastpath.library() is not None)
+        if batch == 1 and fused.available(device)[0]:
+            candidates.append("fused")
         rates = {}
-        for name in ("fast", "torch"):
+        for name in candidates:
             engine = open_stream(model, batch, 0, name)
             engine.sample(16, 1.0)  # warm-up
             started = time.perf_counter()
