@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavenet.analysis import bits_per_sample, cqt, cqt_png, envelope, snr
+from wavenet.analysis import bits_per_sample, cqt, cqt_png, envelope, snr, spectral_flatness
 from wavenet.model import WaveNet
 
 
@@ -54,3 +54,13 @@ def test_bits_per_sample_is_near_8_for_an_untrained_model_and_counts_every_sampl
     whole, _ = bits_per_sample(model, audio, chunk=100_000)
     assert bits == pytest.approx(nats / np.log(2)) and 7.5 < bits < 8.5
     assert nats == pytest.approx(whole, rel=1e-4)  # chunking with context changes nothing
+
+
+def test_spectral_flatness_tells_pitched_notes_from_noise_and_ignores_silence():
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    tone = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in (1, 2, 3, 4)) * np.exp(-2 * (t % 0.5))
+    noise = np.random.default_rng(0).normal(0, 0.3, len(t))
+    assert spectral_flatness(tone) < 0.01 < 0.3 < spectral_flatness(noise)
+    quiet_then_tone = np.concatenate([np.zeros(rate), tone])
+    assert spectral_flatness(quiet_then_tone) < 0.01

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from music21 import corpus as m21
 
-from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, note_number, perform, render_dataset)
+from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, note_number, perform,
+                            render_dataset, skyline)
 from wavenet.data import prepare
 
 
@@ -87,3 +88,23 @@ def test_render_dataset_writes_a_training_set_directly(cache, tmp_path):
     manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
                               seed=1, clip_seconds=1.0, val_fraction=0.5, progress=False)
     assert manifest["train_clips"] > 0 and manifest["val_clips"] > 0
+
+
+def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(cache):
+    chorale = NotePack.load(cache / "notes.npz").piece(0)  # four voices
+    line = skyline(chorale)
+    assert 0 < len(line) < len(chorale) / 2
+    assert (line[1:, 0] >= line[:-1, 1] - 1e-6).all()  # never two notes at once
+    soprano_onsets = {round(float(t), 3) for t in line[:, 0]}
+    for onset, pitch in chorale[:, [0, 2]]:  # where a kept note starts, no higher note starts with it
+        if round(float(onset), 3) in soprano_onsets:
+            kept = line[np.isclose(line[:, 0], onset)][0]
+            assert pitch <= kept[2]
+
+
+def test_a_melody_corpus_records_its_texture_and_uses_no_pedal(cache, tmp_path):
+    build_corpus(tmp_path / "corpus", hours=0.02, sample_rate=16000, workers=1, seed=0, cache=cache, progress=False,
+                 texture="melody")
+    manifest = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
+    assert manifest["texture"] == "melody"
+    assert all(f["texture"] == "melody" and not f["pedal"] for f in manifest["files"].values())

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--compile", default="auto")
     parser.add_argument("--init-from", default="")
+    parser.add_argument("--texture", choices=("full", "melody"), default="full")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
 
@@ -72,7 +73,7 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     manifest = render_dataset(Path(args.pack), Path(args.bank), work / "data", args.hours, args.workers, seed=1,
-                              progress=False)
+                              progress=False, texture=args.texture)
     print(f"rendered {manifest['train_hours']} h train / {manifest['val_hours']} h val in "
           f"{time.time() - started:.0f} s", flush=True)
     config = WaveNetConfig.preset(args.preset, residual_channels=args.residual, dilation_channels=args.residual,

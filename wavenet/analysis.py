@@ -69,6 +69,21 @@ def cqt_png(audio: np.ndarray, sample_rate: int, title: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def spectral_flatness(audio: np.ndarray, frame: int = 2048, quiet_db: float = -50.0) -> float:
+    """Median spectral flatness of the audible frames: near 0 for clear pitched notes, near 1 for
+    white noise (quiet frames are skipped: silence would make noise look tonal)."""
+    import librosa
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if len(audio) < frame:
+        audio = np.pad(audio, (0, frame - len(audio)))
+    power = np.abs(librosa.stft(audio, n_fft=frame, hop_length=frame // 4)) ** 2
+    flatness = librosa.feature.spectral_flatness(S=power, power=1.0)[0]
+    loudness = 10 * np.log10(power.sum(axis=0) + 1e-20)
+    audible = loudness > loudness.max() + quiet_db
+    return float(np.median(flatness[audible]))
+
+
 def envelope(audio: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(block index, min, max) over about `points` blocks: plots long audio without every sample."""
     audio = np.asarray(audio, dtype=np.float32)

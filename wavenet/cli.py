@@ -82,7 +82,7 @@ def cmd_corpus(args) -> None:
     from wavenet.corpus import build_corpus
 
     summary = build_corpus(Path(args.out), args.hours, args.sample_rate, args.workers, args.seed,
-                           Path(args.cache), args.max_scores)
+                           Path(args.cache), args.max_scores, texture=args.texture)
     print(json.dumps(summary, indent=1))
 
 
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="data/cache", help="where MIDI exports and piano samples are kept")
     p.add_argument("--max-scores", type=positive(int), help="export at most this many scores (tests)")
+    p.add_argument("--texture", choices=("full", "melody"), default="full",
+                   help="full: every voice, sustain pedal; melody: the top line only, no pedal (sparse, clear notes)")
     p.set_defaults(func=cmd_corpus)
 
     p = commands.add_parser("train", help="train (or resume) a model on a prepared dataset")

@@ -277,7 +277,30 @@ class PianoSampler:
 # ---------------------------------------------------------------- performance augmentation
 
 
-def perform(notes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+TEXTURES = ("full", "melody")
+
+
+def skyline(notes: np.ndarray, chord_window: float = 0.03) -> np.ndarray:
+    """One line from a score: the highest voice, cut where the next note starts.
+
+    A note is dropped when it starts under a higher sounding note (or is a lower chord tone);
+    the kept notes never overlap. This is the "melody" texture: sparse, clear notes.
+    """
+    order = np.lexsort((-notes[:, 2], notes[:, 0]))  # by onset, the highest first within an onset
+    kept: list[np.ndarray] = []
+    for note in notes[order]:
+        if kept:
+            last = kept[-1]
+            sounding = note[0] < last[1]
+            if sounding and (note[0] - last[0] < chord_window or note[2] < last[2]):
+                continue
+            if sounding:
+                last[1] = note[0]
+        kept.append(note.copy())
+    return np.array(kept, dtype=np.float32).reshape(-1, notes.shape[1])
+
+
+def perform(notes: np.ndarray, rng: np.random.Generator, pedal_allowed: bool = True) -> tuple[np.ndarray, dict]:
     """Turn a flat score into a performance: transpose, tempo, dynamics, timing, pedal."""
     notes = notes.copy()
     shift = int(rng.integers(-3, 4))
@@ -294,7 +317,7 @@ def perform(notes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
     jitter = rng.normal(0, 0.010, len(notes))
     notes[:, 0] = np.maximum(0, notes[:, 0] + jitter)
     notes[:, 1] = np.maximum(notes[:, 0] + 0.04, notes[:, 1] + jitter)
-    pedal = rng.random() < 0.7
+    pedal = bool(rng.random() < 0.7) and pedal_allowed
     if pedal:  # pedal changes every 1-3 s: notes released while it is down ring on until it lifts
         end = notes[:, 1].max()
         lifts = np.cumsum(rng.uniform(1.0, 3.0, int(end) + 2))
@@ -304,9 +327,12 @@ def perform(notes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
     return notes, {"transpose": shift, "tempo": round(tempo, 3), "level": round(float(level), 1), "pedal": pedal}
 
 
-def render_performance(sampler: PianoSampler, notes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def render_performance(sampler: PianoSampler, notes: np.ndarray, rng: np.random.Generator,
+                       texture: str = "full") -> tuple[np.ndarray, dict]:
     """One augmented performance of a score as audio peaking at a random level in [0.4, 0.95]."""
-    performed, settings = perform(notes, rng)
+    if texture == "melody":
+        notes = skyline(notes)
+    performed, settings = perform(notes, rng, pedal_allowed=texture == "full")
     audio = sampler.render(performed)
     peak = float(np.abs(audio).max()) or 1.0
     gain = rng.uniform(0.4, 0.95) / peak
@@ -347,24 +373,27 @@ def _init_worker(pack_file: str, bank_file: str) -> None:
     _worker_state["sampler"] = PianoSampler(Path(bank_file))
 
 
-def render_job(job: tuple[int, int, int, float]) -> tuple[str, np.ndarray, dict]:
+def render_job(job: tuple[int, int, int, float, str]) -> tuple[str, np.ndarray, dict]:
     """Render one planned performance in a worker: (piece id, audio, provenance)."""
-    index, round_number, seed, max_seconds = job
+    index, round_number, seed, max_seconds, texture = job
     pack, sampler = _worker_state["pack"], _worker_state["sampler"]
     rng = np.random.default_rng([seed, index, round_number])
     notes = piece_excerpt(pack.piece(index), rng, max_seconds)
-    audio, settings = render_performance(sampler, notes, rng)
+    audio, settings = render_performance(sampler, notes, rng, texture)
     name = pack.names[index]
-    info = {"piece": name, "render": round_number, "seconds": round(len(audio) / sampler.sample_rate, 2), **settings}
+    info = {"piece": name, "render": round_number, "seconds": round(len(audio) / sampler.sample_rate, 2),
+            "texture": texture, **settings}
     return name, audio, info
 
 
 def render_corpus(pack_file: Path, bank_file: Path, hours: float, seed: int, workers: int,
-                  max_piece_seconds: float = 600.0, skip: set[tuple[int, int]] = frozenset()):
+                  max_piece_seconds: float = 600.0, skip: set[tuple[int, int]] = frozenset(), texture: str = "full"):
     """Yield (plan entry, piece id, audio, provenance) for `hours` of renders, in parallel."""
+    if texture not in TEXTURES:
+        raise ValueError(f"unknown texture {texture!r}; choose one of {', '.join(TEXTURES)}")
     pack = NotePack.load(pack_file)
     plan = [p for p in render_plan(pack, hours, seed, max_piece_seconds) if p not in skip]
-    jobs = [(i, r, seed, max_piece_seconds) for i, r in plan]
+    jobs = [(i, r, seed, max_piece_seconds, texture) for i, r in plan]
     with Pool(workers, initializer=_init_worker, initargs=(str(pack_file), str(bank_file))) as pool:
         for entry, (name, audio, info) in zip(plan, pool.imap(render_job, jobs)):
             yield entry, name, audio, info
@@ -387,7 +416,7 @@ def prepare_inputs(cache: Path, sample_rate: int, workers: int, max_scores: int 
 
 
 def build_corpus(out: Path, hours: float, sample_rate: int, workers: int, seed: int, cache: Path,
-                 max_scores: int | None = None, progress: bool = True) -> dict:
+                 max_scores: int | None = None, progress: bool = True, texture: str = "full") -> dict:
     """Render `hours` of piano performances as FLAC files with a provenance manifest (resumable)."""
     import soundfile as sf
     from tqdm import tqdm
@@ -401,7 +430,7 @@ def build_corpus(out: Path, hours: float, sample_rate: int, workers: int, seed: 
     bar = tqdm(total=round(hours * 3600), unit="s audio", desc="rendering", disable=not progress)
     bar.update(round(sum(f["seconds"] for f in manifest["files"].values())))
     for (index, round_number), name, audio, info in render_corpus(pack_file, bank_file, hours, seed, workers,
-                                                                  skip=done):
+                                                                  skip=done, texture=texture):
         rel = f"audio/{name}__r{round_number}.flac"
         tmp = out / (rel + ".tmp.flac")
         sf.write(str(tmp), audio, sample_rate, subtype="PCM_16")
@@ -412,13 +441,14 @@ def build_corpus(out: Path, hours: float, sample_rate: int, workers: int, seed: 
         bar.update(round(info["seconds"]))
     bar.close()
     manifest.update({"sample_rate": sample_rate, "hours": round(sum(f["seconds"] for f in manifest["files"].values()) / 3600, 3),
-                     "credits": [SALAMANDER_LICENCE, MUSIC21_LICENCE], "seed": seed})
+                     "credits": [SALAMANDER_LICENCE, MUSIC21_LICENCE], "seed": seed, "texture": texture})
     manifest_file.write_text(json.dumps(manifest, indent=1))
     return {"files": len(manifest["files"]), "hours": manifest["hours"], "out": str(out)}
 
 
 def render_dataset(pack_file: Path, bank_file: Path, out: Path, hours: float, workers: int, seed: int,
-                   clip_seconds: float = 5.0, val_fraction: float = 0.1, progress: bool = True) -> dict:
+                   clip_seconds: float = 5.0, val_fraction: float = 0.1, progress: bool = True,
+                   texture: str = "full") -> dict:
     """Render straight into a prepared training dataset (no audio files: for GPU machines)."""
     from tqdm import tqdm
 
@@ -427,10 +457,12 @@ def render_dataset(pack_file: Path, bank_file: Path, out: Path, hours: float, wo
     sampler_rate = int(np.load(bank_file)["sample_rate"])
     writer = DatasetWriter(out, sampler_rate, clip_seconds, val_fraction, seed)
     bar = tqdm(total=round(hours * 3600), unit="s audio", desc="rendering", disable=not progress)
-    for (index, round_number), name, audio, info in render_corpus(pack_file, bank_file, hours, seed, workers):
+    for (index, round_number), name, audio, info in render_corpus(pack_file, bank_file, hours, seed, workers,
+                                                                  texture=texture):
         source = f"{name}__r{round_number}"
         if not writer.has(source):
             writer.add(source, audio, group=name, extra={"render": info})
         bar.update(round(info["seconds"]))
     bar.close()
-    return writer.finish(f"Salamander-rendered music21 scores, {hours} h, seed {seed} ({SALAMANDER_LICENCE})")
+    return writer.finish(f"Salamander-rendered music21 scores ({texture} texture), {hours} h, seed {seed} "
+                         f"({SALAMANDER_LICENCE})")
