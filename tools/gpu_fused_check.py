@@ -1,0 +1,93 @@
+"""On a lent GPU: check the fused kernel against the full forward pass, then time it.
+
+Each case runs in a child process with a time limit, so a kernel that hangs (blocks not all
+resident, a hand-over bug) costs seconds, not the session's device budget. Needs only torch
+and numpy (the device machine has no registries).
+
+    python tools/gpu_fused_check.py [--seconds 3] [--timeout 120]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CASES = {
+    "tiny 4×2 R8 S16": dict(layers=4, stacks=2, residual_channels=8, dilation_channels=8, skip_channels=16),
+    "small R32 S128 (shipped widths)": dict(layers=10, stacks=5, residual_channels=32, dilation_channels=32,
+                                            skip_channels=128),
+    "small paper 64/64/1024": dict(layers=10, stacks=5, residual_channels=64, dilation_channels=64, skip_channels=1024),
+    "medium paper 64/64/1024": dict(layers=13, stacks=5, residual_channels=64, dilation_channels=64,
+                                    skip_channels=1024),
+}
+
+
+def run_case(name: str, widths: dict, seconds: float, queue) -> None:
+    import numpy as np
+    import torch
+
+    from wavenet import fastpath, fused
+    from wavenet.model import WaveNet, WaveNetConfig
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = WaveNet(WaveNetConfig(**widths)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)  # livelier than the initialisation: logits that differ from sample to sample
+    model = model.to(device)
+    kernel = fused.cuda_kernel(device)
+    engine = fused.FusedStream(model, fastpath.pack_weights(model), seed=0)
+    engine.start(np.array([128]))
+    steps = 600
+    samples, logits = engine.sample_with_logits(steps, 0.0)
+    fed = torch.from_numpy(np.concatenate([[128], samples[0, :-1]]).astype(np.int64))[None].to(device)
+    with torch.no_grad():
+        full = model(fed)[0].T.cpu().numpy()
+    error = float(np.abs(full - logits).max() / max(1.0, np.abs(full).max()))
+    started, done = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        done += engine.sample(4000, 1.0).shape[1]
+    rate = done / (time.perf_counter() - started)
+    queue.put({"case": name, "layout": str(engine.plan), "sms": kernel.sms, "shared_kib": kernel.shared_bytes // 1024,
+               "relative_logit_error": error, "greedy_equals_argmax": bool((samples[0] == logits.argmax(1)).all()),
+               "samples_per_s": round(rate), "real_time_factor_16k": round(rate / 16000, 2)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for name, widths in CASES.items():
+        queue = context.Queue()
+        child = context.Process(target=run_case, args=(name, widths, args.seconds, queue))
+        started = time.time()
+        child.start()
+        child.join(args.timeout)
+        if child.is_alive():
+            child.kill()
+            result = {"case": name, "error": f"no result within {args.timeout:.0f} s (killed)"}
+        elif queue.empty():
+            result = {"case": name, "error": f"child exited with {child.exitcode}"}
+        else:
+            result = queue.get()
+        result["wall_s"] = round(time.time() - started, 1)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
