@@ -9,7 +9,7 @@ from studio.clips import EXAMPLE
 from studio.controls import generation_controls
 from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
-from wavenet.analysis import snr
+from wavenet.analysis import snr, spectral_flatness
 from wavenet.audio import audio_bytes, load_audio
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import stream
@@ -28,8 +28,6 @@ settings = generation_controls("compare", unique=not use_prime, include_prime=us
 
 if len(chosen) < 2:
     st.caption("Choose at least two checkpoints to compare.")
-if settings.variations > 1:
-    st.caption("Compare plays and measures the first variation of each model.")
 if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go"):
     results = []
     progress = st.progress(0.0, text="Sampling…")
@@ -47,11 +45,13 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
             if chunk.total:
                 progress.progress((index + chunk.done / chunk.total) / len(chosen),
                                   text=f"{name}: {chunk.samples_per_second:,.0f} samples/s")
-        audio = np.concatenate(chunks, axis=1)
-        generated = audio[0][len(prime) if prime is not None else 0:]
-        results.append({"name": name, "audio": audio[0], "rate": rate, "facts": facts(model, info),
-                        "samples_per_s": len(generated) / (time.perf_counter() - started),
-                        "snr": snr(generated), "seam": len(prime) / rate if prime is not None else None})
+        audio = np.concatenate(chunks, axis=1)  # [variations, samples]
+        generated = audio[:, len(prime) if prime is not None else 0:]
+        results.append({"name": name, "audio": audio, "rate": rate, "facts": facts(model, info),
+                        "samples_per_s": generated.size / (time.perf_counter() - started),
+                        "snr": [snr(take) for take in generated],
+                        "flatness": [spectral_flatness(take) for take in generated],
+                        "seam": len(prime) / rate if prime is not None else None})
     progress.empty()
     st.session_state["compare_results"] = results
     st.session_state["compare_described"] = (f"{settings.seconds:g} s · temperature {settings.temperature:g} · "
@@ -65,13 +65,22 @@ if results:
                            "receptive field": r["facts"]["receptive field"],
                            "validation bits/sample": r["facts"]["validation bits/sample"],
                            "samples/s (this take)": f"{r['samples_per_s']:,.0f}",
-                           "SNR (dB, MATLAB-style)": f"{r['snr']:.1f}"} for r in results])
+                           "SNR (dB, MATLAB-style)": " / ".join(f"{v:.1f}" for v in r["snr"]),
+                           "spectral flatness (low = notes)": " / ".join(f"{v:.4f}" for v in r["flatness"])}
+                          for r in results])
     st.dataframe(table, hide_index=True)
+    variations = results[0]["audio"].shape[0]
+    shown = st.radio("Variation shown", range(variations), format_func=lambda v: f"variation {v + 1}",
+                     horizontal=True, key="compare_variation") if variations > 1 else 0
     for column, result in zip(st.columns(len(results)), results):
         with column:
             st.subheader(result["name"])
-            st.audio(audio_bytes(result["audio"], result["rate"]), format="audio/wav")
-            st.plotly_chart(waveform(result["audio"], result["rate"], result["seam"], height=160),
+            for index, take in enumerate(result["audio"]):
+                if variations > 1:
+                    st.caption(f"variation {index + 1}")
+                st.audio(audio_bytes(take, result["rate"]), format="audio/wav")
+            take = result["audio"][shown]
+            st.plotly_chart(waveform(take, result["rate"], result["seam"], height=160),
                             key=f"compare_wave_{result['name']}")
-            st.plotly_chart(cqt_figure(result["audio"], result["rate"], result["seam"], height=280),
+            st.plotly_chart(cqt_figure(take, result["rate"], result["seam"], height=280),
                             key=f"compare_cqt_{result['name']}")

@@ -1,21 +1,38 @@
-"""Training monitor: loss curves, learning rate and speed of a run; its logged samples."""
+"""Training monitor: loss curves, learning rate and speed of a run; its logged samples.
+A new run can be started here; it trains in the background and can be stopped from the page."""
 import math
+from pathlib import Path
 
 import plotly.express as px
 import streamlit as st
 
+from studio import training_jobs
+from studio.models import checkpoint_names, device
 from studio.runs import find_runs
 
+RUNS = Path("runs")
+
 st.title("📈 Training monitor")
-runs = find_runs()
+with st.expander("➕ Start a training run", expanded=not find_runs()):
+    training_jobs.launch_form(RUNS, checkpoint_names(), ["cpu", "cuda"] if device() == "cuda" else ["cpu"])
+runs = find_runs(RUNS)
 if not runs:
-    st.info("No training runs yet. Start one with `python -m wavenet train --data … --run runs/NAME`.")
+    st.info("No training runs yet: start one above, or with `python -m wavenet train --data … --run runs/NAME`.")
     st.stop()
 run = runs[[r.name for r in runs].index(st.selectbox("Run", [r.name for r in runs], key="training_run"))]
 
 
 @st.fragment(run_every=5.0 if run.active else None)
 def curves() -> None:
+    if run.process is not None:
+        stop_column, log_column = st.columns([1, 4])
+        if stop_column.button("⏹ Stop training", key="training_stop"):
+            training_jobs.stop(run.path)
+            stop_column.caption("Stopping: it saves a checkpoint after this step (continue later with `--resume`).")
+        log_column.code(training_jobs.log_tail(RUNS, run.name) or "starting…", language=None)
+    elif (run.path / training_jobs.PROCESS_FILE).exists():
+        st.caption("Started from the studio; not running now. Its last output:")
+        st.code(training_jobs.log_tail(RUNS, run.name) or "(no output)", language=None)
     scalars = run.scalars()
     if scalars.empty:
         st.info("This run has not logged anything yet.")
@@ -34,6 +51,9 @@ def curves() -> None:
     if run.active and settings.get("max_steps") and rate > 0:
         per_step = settings["batch_size"] * settings["output_length"]
         st.caption(f"ETA ≈ {(settings['max_steps'] - step) * per_step / rate / 60:.0f} min")
+    elif run.active and settings.get("time_budget"):
+        trained = scalars["wall_time"].max() - scalars["wall_time"].min()
+        st.caption(f"ETA ≈ {max(0.0, settings['time_budget'] - trained) / 60:.0f} min (time budget)")
     loss = scalars[scalars["tag"].isin(["loss/train", "loss/val"])]
     hours_by_step = scalars[scalars["tag"] == "audio_hours_seen"].set_index("step")["value"]
     loss = loss.assign(hours=loss["step"].map(hours_by_step), bits=loss["value"] / math.log(2),

@@ -21,8 +21,15 @@ class RunFolder:
         return sorted((self.path / "tb").glob("events.out.tfevents.*"))
 
     @property
+    def process(self) -> int | None:
+        """The pid of its training process when the studio started it and it still runs."""
+        from studio.training_jobs import running_pid
+
+        return running_pid(self.path)
+
+    @property
     def active(self) -> bool:
-        return any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+        return self.process is not None or any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
 
     def scalars(self) -> pd.DataFrame:
         """Columns: tag, step, value, wall_time (all event files together)."""
@@ -50,7 +57,10 @@ class RunFolder:
 
 
 def find_runs(runs_dir: Path = Path("runs"), checkpoints_dir: Path = Path("checkpoints")) -> list[RunFolder]:
-    """Local runs (runs/*) first, then the shipped checkpoints' training logs."""
-    found = [RunFolder(p.name, p) for p in sorted(runs_dir.glob("*")) if (p / "tb").is_dir()]
+    """Local runs (runs/*, also those just started) first, then the shipped checkpoints' training logs."""
+    from studio.training_jobs import PROCESS_FILE
+
+    found = [RunFolder(p.name, p) for p in sorted(runs_dir.glob("*"))
+             if (p / "tb").is_dir() or (p / PROCESS_FILE).exists()]
     found += [RunFolder(f"{p.name} (shipped)", p) for p in sorted(checkpoints_dir.glob("*")) if (p / "tb").is_dir()]
     return found

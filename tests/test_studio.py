@@ -90,6 +90,41 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert at.session_state["training_run"].endswith("(shipped)") or at.selectbox(key="training_run").value
 
 
+def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(tmp_path, monkeypatch):
+    from studio.training_jobs import running_pid
+    from wavenet.data import prepare
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "clip.wav").write_bytes((ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav").read_bytes())
+    prepare(tmp_path / "src", tmp_path / "data" / "tiny", 16000, 1.0, 0.2, progress=False)
+    monkeypatch.chdir(tmp_path)
+    at = page("training")
+    assert "No training runs yet" in at.info[-1].value
+    at.text_input(key="new_run_name").set_value("../escape")
+    next(b for b in at.button if b.label == "▶ Start training").click().run()
+    assert any("Name the run" in e.value for e in at.error) and not (tmp_path / "runs").exists()
+    at.text_input(key="new_run_name").set_value("mine")
+    at.select_slider(key="new_run_residual").set_value(4)
+    at.select_slider(key="new_run_skip").set_value(8)
+    next(b for b in at.button if b.label == "▶ Start training").click().run()
+    assert not at.exception, at.exception
+    run = tmp_path / "runs" / "mine"
+    assert at.selectbox(key="training_run").value == "mine" and running_pid(run) is not None
+    deadline = time.time() + 120
+    while "first step took" not in (tmp_path / "runs" / "mine.log").read_text() and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    at.button(key="training_stop").click().run()
+    assert not at.exception, at.exception
+    deadline = time.time() + 120
+    while running_pid(run) is not None and time.time() < deadline:
+        time.sleep(0.5)
+    assert running_pid(run) is None
+    assert (run / "last" / "model.safetensors").exists()  # stopped with a checkpoint, resumable
+    at.run()
+    assert any("not running now" in c.value for c in at.caption)
+
+
 def test_compare_page_needs_two_checkpoints_or_compares_them():
     at = page("compare")
     assert not at.exception
@@ -97,6 +132,12 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
         assert "at least two checkpoints" in at.warning[0].value
         return
     at.slider(key="compare_seconds").set_value(0.5)
+    at.number_input(key="compare_variations").set_value(2)
     at.button(key="compare_go").click().run()
     assert not at.exception
     assert len(at.dataframe) == 1
+    compared = len(at.session_state["compare_checkpoints"])
+    assert len(at.get("audio")) == 2 * compared  # every variation of every model can be played
+    assert all(r["audio"].shape == (2, 8000) for r in at.session_state["compare_results"])
+    at.radio(key="compare_variation").set_value(1).run()
+    assert not at.exception

@@ -78,6 +78,28 @@ def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):
         assert torch.equal(x, y), name
 
 
+def test_sigterm_stops_a_run_after_its_step_with_a_checkpoint_and_resume_continues(piano_data, tmp_path):
+    args = [*TINY, "--data", str(piano_data), "--batch-size", "2", "--output-length", "200", "--checkpoint-every", "1000",
+            "--val-every", "1000", "--sample-seconds", "0", "--run", str(tmp_path / "run")]
+    run = train_cli(*args, "--max-steps", "100000")
+    seen = ""
+    while "first step took" not in seen and run.poll() is None:
+        seen += run.stdout.readline()
+    assert "first step took" in seen, seen
+    time.sleep(1.0)
+    run.send_signal(signal.SIGTERM)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 0, output
+    summary = json.loads(output[output.index("{"):])
+    assert summary["stopped_early"] and 1 <= summary["steps"] < 100000
+    info = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
+    assert info["training"]["steps"] == summary["steps"]  # nothing trained after the checkpoint is lost
+    resumed = train_cli(*args, "--max-steps", str(summary["steps"] + 2), "--resume")
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert json.loads(output[output.index("{"):])["steps"] == summary["steps"] + 2
+
+
 def test_two_cpu_processes_under_torchrun_keep_identical_replicas(piano_data, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
                "-m", "wavenet", "train", *TINY, "--data", str(piano_data), "--run-dir", str(tmp_path / "ddp"),

@@ -10,6 +10,8 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 import time
 import wave
 from dataclasses import asdict, dataclass
@@ -220,7 +222,8 @@ class Trainer:
                    unit="step", dynamic_ncols=True)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         window_start, window_samples, loss = time.perf_counter(), 0, math.nan
-        while not self.done():
+        stop, restore_signal = self._stop_on_sigterm()
+        while not self.done() and not stop.is_set():
             started = time.perf_counter()
             if self.distributed and s.time_budget:
                 self._agree_on_elapsed()
@@ -248,7 +251,7 @@ class Trainer:
                 if bar.disable and self.step % 200 == 0:
                     print(f"step {self.step} | {status}", flush=True)
             bar.update(1)
-            checkpoint_now = self.step % s.checkpoint_every == 0 or self.done()
+            checkpoint_now = self.step % s.checkpoint_every == 0 or self.done() or stop.is_set()
             if self.step % s.val_every == 0 or checkpoint_now:
                 val = self.validate()
                 if self.is_main and val is not None:
@@ -256,7 +259,9 @@ class Trainer:
                 if checkpoint_now:
                     self.save(loss, val)
         bar.close()
+        restore_signal()
         summary = self.summary(loss)
+        summary["stopped_early"] = stop.is_set()
         if self.writer:
             self.writer.close()
         if self.distributed:
@@ -266,6 +271,16 @@ class Trainer:
             dist.barrier()  # no replica tears the group down while another is still in a collective
             dist.destroy_process_group()
         return summary
+
+    def _stop_on_sigterm(self):
+        """SIGTERM (the studio's Stop, `kill`) ends the run after the current step, with a checkpoint;
+        `--resume` continues it. Only a single process in its main thread takes the signal.
+        Returns the stop event and a function that puts the previous handler back."""
+        stop = threading.Event()
+        if self.distributed or threading.current_thread() is not threading.main_thread():
+            return stop, lambda: None
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        return stop, lambda: signal.signal(signal.SIGTERM, previous)
 
     def _replica_difference(self) -> float:
         """Largest difference between any replica's weights and rank 0's (0.0 when DDP kept them in sync)."""

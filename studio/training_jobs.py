@@ -1,0 +1,144 @@
+"""Training runs started from the studio: a background `python -m wavenet train` per run.
+
+The process outlives page reruns and even the studio (it is its own session); the run folder
+records its pid in `process.json`, so any studio process can show it as running and stop it.
+Stop sends SIGTERM: the trainer finishes its step, writes a checkpoint and exits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from wavenet.model import PRESETS
+
+PROJECT = Path(__file__).resolve().parent.parent
+PROCESS_FILE = "process.json"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_children: dict[int, subprocess.Popen] = {}  # reaped here so they do not linger as zombies
+
+
+@dataclass
+class TrainingRequest:
+    name: str
+    data: Path
+    preset: str
+    residual_channels: int
+    skip_channels: int
+    minutes: float
+    init_from: str  # "" or a checkpoint name
+    threads: int
+    device: str
+
+    def problems(self, runs_dir: Path) -> list[str]:
+        found = []
+        if not NAME.match(self.name):
+            found.append("Name the run with letters, digits, '.', '_' or '-' (up to 64 characters).")
+        elif (runs_dir / self.name).exists():
+            found.append(f"A run called {self.name!r} exists already: choose another name.")
+        if not (self.data / "manifest.json").exists():
+            found.append("Choose a prepared dataset (a folder made by `python -m wavenet prepare` or `corpus`).")
+        return found
+
+    def command(self, runs_dir: Path) -> list[str]:
+        command = [sys.executable, "-m", "wavenet", "train", "--preset", self.preset, "--data", str(self.data),
+                   "--run", str(runs_dir / self.name), "--residual-channels", str(self.residual_channels),
+                   "--dilation-channels", str(self.residual_channels), "--skip-channels", str(self.skip_channels),
+                   "--time-budget", str(round(self.minutes * 60)), "--device", self.device,
+                   "--val-every", "100", "--checkpoint-every", "100", "--sample-seconds", "1"]
+        return command + (["--init-from", self.init_from] if self.init_from else [])
+
+
+def start(request: TrainingRequest, runs_dir: Path) -> int:
+    """Launch the run in the background (its own session, output in runs/NAME.log); the pid."""
+    run = runs_dir / request.name
+    run.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": str(request.threads), "MKL_NUM_THREADS": str(request.threads)}
+    with open(runs_dir / f"{request.name}.log", "wb") as log:
+        child = subprocess.Popen(request.command(runs_dir), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+    _children[child.pid] = child
+    (run / PROCESS_FILE).write_text(json.dumps({"pid": child.pid, "command": request.command(runs_dir),
+                                                "started": time.time()}, indent=1))
+    return child.pid
+
+
+def running_pid(run: Path) -> int | None:
+    """The pid of the run's training process while it is alive (not a finished or reused pid)."""
+    record = run / PROCESS_FILE
+    if not record.exists():
+        return None
+    pid = int(json.loads(record.read_text())["pid"])
+    if pid in _children and _children[pid].poll() is not None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    alive = stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return pid if alive and b"wavenet" in command and b"train" in command else None
+
+
+def stop(run: Path) -> None:
+    pid = running_pid(run)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+
+
+def log_tail(runs_dir: Path, name: str, lines: int = 6) -> str:
+    """The last lines of the run's output, progress bars unrolled."""
+    log = runs_dir / f"{name}.log"
+    if not log.exists():
+        return ""
+    text = log.read_bytes()[-20000:].decode(errors="replace").replace("\r", "\n")
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+
+def datasets(data_dir: Path = Path("data")) -> list[Path]:
+    return sorted(p.parent for p in data_dir.glob("*/manifest.json"))
+
+
+def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> None:
+    """The "start a run" form; starts the process and reruns the page on success."""
+    found = datasets()
+    if not found:
+        st.info("No prepared dataset in data/ yet. Make one with `python -m wavenet corpus data/corpus` and "
+                "`python -m wavenet prepare data/corpus data/corpus16k`, or prepare your own recordings.")
+        return
+    with st.form("new_training_run"):
+        left, middle, right = st.columns(3)
+        name = left.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M"), key="new_run_name")
+        data = middle.selectbox("Dataset", found, format_func=lambda p: p.name, key="new_run_data")
+        preset = right.selectbox("Size", list(PRESETS), key="new_run_preset",
+                                 format_func=lambda p: f"{p} ({PRESETS[p][0]}×{PRESETS[p][1]})")
+        residual = left.select_slider("Residual = dilation channels", [4, 8, 16, 32, 64], value=32, key="new_run_residual")
+        skip = middle.select_slider("Skip channels", [8, 16, 32, 64, 128, 256, 512, 1024], value=128, key="new_run_skip")
+        minutes = right.number_input("Time budget (minutes)", 0.5, 7 * 24 * 60.0, 60.0, key="new_run_minutes")
+        init_from = left.selectbox("Start from", [""] + checkpoints, key="new_run_init",
+                                   format_func=lambda c: c or "random weights",
+                                   help="A checkpoint keeps its own size and widths (fine-tuning).")
+        threads = middle.number_input("CPU threads", 1, os.cpu_count() or 1, 1, key="new_run_threads")
+        device = right.selectbox("Device", devices, key="new_run_device")
+        submitted = st.form_submit_button("▶ Start training", type="primary")
+    if not submitted:
+        return
+    request = TrainingRequest(name.strip(), Path(data), preset, residual, skip, float(minutes), init_from,
+                              int(threads), device)
+    problems = request.problems(runs_dir)
+    for problem in problems:
+        st.error(problem)
+    if problems:
+        return
+    start(request, runs_dir)
+    st.session_state["training_run"] = request.name
+    st.rerun()
