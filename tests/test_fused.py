@@ -36,8 +36,9 @@ def full_logits(model: WaveNet, fed: np.ndarray) -> np.ndarray:
 
 @needs_compiler
 @pytest.mark.parametrize("preset,layout", [
-    ("small", {"per_block": 3, "workers": 4}),  # chain blocks cut across stack boundaries
-    ("medium", {"per_block": 13, "workers": 2}),  # one stack per chain block
+    ("small", {"per_block": 3, "workers": 4, "half_weights": False}),  # chain blocks cut across stacks
+    ("small", {"per_block": 3, "workers": 4}),
+    ("medium", {"per_block": 13, "workers": 2, "half_weights": False}),  # one stack per chain block
     ("large", {}),  # the layout an H100 would get
 ])
 def test_fused_kernel_logits_equal_the_full_forward_at_every_step(preset, layout):
@@ -48,7 +49,7 @@ def test_fused_kernel_logits_equal_the_full_forward_at_every_step(preset, layout
     length = 2 ** (config.layers - 1) + 300  # past the largest dilation: every ring buffer wraps
     samples, logits = engine.sample_with_logits(length, 0.0)
     fed = np.concatenate([[100], samples[0, :-1]])
-    assert np.abs(logits - full_logits(model, fed)).max() < 1e-4
+    assert np.abs(logits - full_logits(fused.as_computed(model, engine.plan), fed)).max() < 1e-4
     assert (samples[0] == logits.argmax(axis=1)).all()  # greedy picks the first maximum
 
 
@@ -57,7 +58,7 @@ def test_fused_kernel_continues_a_prime_like_the_full_forward_pass():
     config = WaveNetConfig(layers=5, stacks=2, residual_channels=8, dilation_channels=8, skip_channels=16)
     model = random_model(config, seed=1)
     prime = torch.randint(0, 256, (1, 90))
-    engine = emulated(model, per_block=2, workers=4)
+    engine = emulated(model, per_block=2, workers=4, half_weights=False)
     primed = primed_state(model, prime)
     engine.load_buffers(primed.buffers, primed.position)
     engine.start(prime[0, -1:].numpy())
@@ -67,16 +68,19 @@ def test_fused_kernel_continues_a_prime_like_the_full_forward_pass():
 
 
 @needs_compiler
-def test_fused_kernel_at_paper_widths_with_the_h100_layout_matches_the_cpu_step():
+@pytest.mark.parametrize("half_weights", [False, True])
+def test_fused_kernel_at_paper_widths_with_the_h100_layout_matches_the_full_forward(half_weights):
     config = WaveNetConfig(layers=4, stacks=2, **PAPER_WIDTHS)
     model = random_model(config)
-    engine = emulated(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.2)  # 1024-wide sums of N(0, 0.3) weights would make logits in the thousands
+    engine = emulated(model, half_weights=half_weights)
     assert engine.plan.workers == 64 and engine.plan.per_block >= 2
     engine.start(np.array([7]))
-    samples, logits = engine.sample_with_logits(24, 0.0)
-    reference = fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0)
-    for t, fed in enumerate(np.concatenate([[7], samples[0, :-1]])):
-        assert np.abs(reference.logits(np.array([fed]))[0] - logits[t]).max() < 1e-3 * max(1, np.abs(logits[t]).max())
+    samples, logits = engine.sample_with_logits(40, 0.0)
+    expected = full_logits(fused.as_computed(model, engine.plan), np.concatenate([[7], samples[0, :-1]]))
+    assert np.abs(logits - expected).max() < 1e-4 * max(1.0, np.abs(expected).max())
 
 
 @needs_compiler
@@ -95,9 +99,19 @@ def test_fused_sampling_is_reproducible_from_the_seed_and_split_into_chunks_free
 
 
 def test_plan_fits_paper_medium_on_one_h100_and_refuses_what_cannot_fit():
-    layout = fused.plan(WaveNetConfig.preset("medium", **PAPER_WIDTHS))
+    medium = WaveNetConfig.preset("medium", **PAPER_WIDTHS)
+    layout = fused.plan(medium)
     assert layout.blocks <= fused.H100_SMS and layout.per_block * layout.chains >= 65
     assert layout.shared_floats * 4 <= fused.H100_SHARED_BYTES
+    assert layout.half_weights and layout.per_block >= 2 * fused.plan(medium, half_weights=False).per_block
+
+
+def test_half_weights_change_the_logits_only_slightly(tiny_config):
+    model = random_model(tiny_config)
+    layout = fused.plan(tiny_config)
+    fed = np.random.default_rng(0).integers(0, 256, 300)
+    exact, rounded = full_logits(model, fed), full_logits(fused.as_computed(model, layout), fed)
+    assert 0 < np.abs(exact - rounded).max() < 1e-2 * np.abs(exact).max()
     with pytest.raises(fused.FusedUnavailable, match="does not fit"):
         fused.plan(WaveNetConfig.preset("medium", **PAPER_WIDTHS), shared_bytes=48 * 1024)
 

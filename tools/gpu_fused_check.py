@@ -27,7 +27,7 @@ CASES = {
 }
 
 
-def run_case(name: str, widths: dict, seconds: float, queue) -> None:
+def run_case(name: str, widths: dict, half_weights: bool, seconds: float, queue) -> None:
     import numpy as np
     import torch
 
@@ -44,13 +44,14 @@ def run_case(name: str, widths: dict, seconds: float, queue) -> None:
             p.mul_(3.0)  # livelier than the initialisation: logits that differ from sample to sample
     model = model.to(device)
     kernel = fused.cuda_kernel(device)
-    engine = fused.FusedStream(model, fastpath.pack_weights(model), seed=0)
+    layout = fused.plan(model.config, kernel.shared_bytes, kernel.sms, half_weights=half_weights)
+    engine = fused.FusedStream(model, fastpath.pack_weights(model), 0, kernel, layout)
     engine.start(np.array([128]))
     steps = 600
     samples, logits = engine.sample_with_logits(steps, 0.0)
     fed = torch.from_numpy(np.concatenate([[128], samples[0, :-1]]).astype(np.int64))[None].to(device)
     with torch.no_grad():
-        full = model(fed)[0].T.cpu().numpy()
+        full = fused.as_computed(model, layout)(fed)[0].T.cpu().numpy()
     error = float(np.abs(full - logits).max() / max(1.0, np.abs(full).max()))
     started, done = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
@@ -59,6 +60,24 @@ def run_case(name: str, widths: dict, seconds: float, queue) -> None:
     queue.put({"case": name, "layout": str(engine.plan), "sms": kernel.sms, "shared_kib": kernel.shared_bytes // 1024,
                "relative_logit_error": error, "greedy_equals_argmax": bool((samples[0] == logits.argmax(1)).all()),
                "samples_per_s": round(rate), "real_time_factor_16k": round(rate / 16000, 2)})
+
+
+def run_isolated(context, case: str, widths: dict, half_weights: bool, seconds: float, timeout: float) -> dict:
+    """One case in a child process, killed after `timeout` seconds."""
+    queue = context.Queue()
+    child = context.Process(target=run_case, args=(case, widths, half_weights, seconds, queue))
+    started = time.time()
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        result = {"case": case, "error": f"no result within {timeout:.0f} s (killed)"}
+    elif queue.empty():
+        result = {"case": case, "error": f"child exited with {child.exitcode}"}
+    else:
+        result = queue.get()
+    result["wall_s"] = round(time.time() - started, 1)
+    return result
 
 
 def main() -> None:
@@ -70,21 +89,11 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     results = []
     for name, widths in CASES.items():
-        queue = context.Queue()
-        child = context.Process(target=run_case, args=(name, widths, args.seconds, queue))
-        started = time.time()
-        child.start()
-        child.join(args.timeout)
-        if child.is_alive():
-            child.kill()
-            result = {"case": name, "error": f"no result within {args.timeout:.0f} s (killed)"}
-        elif queue.empty():
-            result = {"case": name, "error": f"child exited with {child.exitcode}"}
-        else:
-            result = queue.get()
-        result["wall_s"] = round(time.time() - started, 1)
-        results.append(result)
-        print(json.dumps(result), flush=True)
+        for half_weights in (True, False):
+            case = f"{name}, {'half' if half_weights else 'float'} matrices"
+            result = run_isolated(context, case, widths, half_weights, args.seconds, args.timeout)
+            results.append(result)
+            print(json.dumps(result), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

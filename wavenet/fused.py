@@ -44,16 +44,18 @@ class Plan:
     chains: int  # chain blocks
     workers: int  # skip/head blocks
     shared_floats: int  # dynamic shared memory per block
+    half_weights: bool  # chain blocks keep their matrices as IEEE half (biases and sums stay float)
 
     @property
     def blocks(self) -> int:
         return self.chains + self.workers
 
 
-def chain_floats(config: WaveNetConfig, per_block: int) -> int:
+def chain_floats(config: WaveNetConfig, per_block: int, half_weights: bool) -> int:
     """Shared memory of a chain block in floats (the kernel's wn_chain_floats)."""
     r, d, c = config.residual_channels, config.dilation_channels, config.classes
-    layer = 2 * r * 2 * d + 2 * d + d * r + r
+    matrices = 5 * r * d
+    layer = ((matrices + 1) // 2 if half_weights else matrices) + 2 * d + r
     return 2 * (2 * c + 2) + (c + 2) + 2 * c + per_block * (layer + 2 * r) + max(THREADS, 2 * d, r) + d
 
 
@@ -64,9 +66,10 @@ def worker_floats(config: WaveNetConfig, per_block: int, workers: int) -> int:
 
 
 def plan(config: WaveNetConfig, shared_bytes: int = H100_SHARED_BYTES, sms: int = H100_SMS,
-         per_block: int | None = None, workers: int | None = None) -> Plan:
-    """As many layers per chain block as fit in shared memory (fewer hand-overs per sample),
-    and up to 64 worker blocks, all resident at once (one block per multiprocessor)."""
+         per_block: int | None = None, workers: int | None = None, half_weights: bool = True) -> Plan:
+    """As many layers per chain block as fit in shared memory (fewer hand-overs per sample: the
+    reason for half-precision matrices), and up to 64 worker blocks, all resident at once (one
+    block per multiprocessor)."""
     layers, classes, skip = config.layers * config.stacks, config.classes, config.skip_channels
     if classes & (classes - 1):
         raise FusedUnavailable("the fused kernel needs a power-of-two number of classes")
@@ -80,18 +83,34 @@ def plan(config: WaveNetConfig, shared_bytes: int = H100_SHARED_BYTES, sms: int 
     candidates = [per_block] if per_block else range(layers, 0, -1)
     for count in candidates:
         chains = -(-layers // count)
-        need = max(chain_floats(config, count), worker_floats(config, count, workers))
+        need = max(chain_floats(config, count, half_weights), worker_floats(config, count, workers))
         if need <= limit and chains + workers <= sms:
-            return Plan(count, chains, workers, need)
+            return Plan(count, chains, workers, need, half_weights)
     raise FusedUnavailable(f"this model does not fit the fused kernel's layout in {sms} blocks of "
                            f"{shared_bytes // 1024} KiB shared memory")
+
+
+@torch.no_grad()
+def as_computed(model: WaveNet, layout: Plan) -> WaveNet:
+    """The model the kernel computes with this layout: with half weights, a copy whose dilated and
+    residual matrices are rounded to IEEE half (everything else, sums included, stays float)."""
+    if not layout.half_weights:
+        return model
+    import copy
+
+    rounded = copy.deepcopy(model)
+    for layer in rounded.layers:
+        for conv in (layer.dilated, layer.residual):
+            if conv is not None:
+                conv.weight.copy_(conv.weight.half().float())
+    return rounded
 
 
 class _Params(ctypes.Structure):
     """FusedParams in fused_step.cuh: every field 8 bytes."""
 
     _fields_ = [(name, ctypes.c_void_p) for name in (
-        "weights", "ring_offset", "dilation", "state", "control", "out", "logits_out", "scratch", "flags")] + [
+        "weights", "weights_half", "ring_offset", "dilation", "state", "control", "out", "logits_out", "scratch", "flags")] + [
         (name, ctypes.c_int64) for name in (
             "L", "R", "D", "S", "C", "per_block", "chains", "workers", "n", "sample", "shared_floats")] + [
         ("temperature", ctypes.c_double)]
@@ -285,6 +304,8 @@ class FusedStream:
         device = self.executor.device
         self.config = config
         self.weights = torch.from_numpy(weights).to(device)
+        self.weights_half = (torch.from_numpy(weights.astype(np.float16).view(np.int16)).to(device)
+                             if self.plan.half_weights else None)
         dilations = np.array(config.dilations, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(dilations[:-1] * config.residual_channels)]).astype(np.int64)
         self.dilation = torch.from_numpy(dilations).to(device)
@@ -312,7 +333,7 @@ class FusedStream:
         self.flags.zero_()
         pointer = lambda t: t.data_ptr() if t is not None else None  # noqa: E731
         params = _Params(
-            pointer(self.weights), pointer(self.ring_offset), pointer(self.dilation), pointer(self.state),
+            pointer(self.weights), pointer(self.weights_half), pointer(self.ring_offset), pointer(self.dilation), pointer(self.state),
             pointer(self.control), pointer(out), pointer(logits), pointer(self.scratch), pointer(self.flags),
             config.layers * config.stacks, config.residual_channels, config.dilation_channels,
             config.skip_channels, config.classes, plan_.per_block, plan_.chains, plan_.workers, steps,

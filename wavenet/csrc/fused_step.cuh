@@ -35,6 +35,11 @@ WN_DEVICE int wn_flag_load(const int* p) { return *(const volatile int*)p; }
 WN_DEVICE void wn_flag_store(int* p, int v) { __threadfence(); *(volatile int*)p = v; }
 WN_DEVICE void wn_after_wait() { __threadfence(); }
 WN_DEVICE void wn_spin() {}
+WN_DEVICE float wn_half_to_float(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
 #else
 // CPU emulation (fused_emulator.cpp): one OS thread per block, one thread runs all NV virtual
 // threads of a phase in turn, so a phase between two WN_SYNC()s is a plain loop.
@@ -53,6 +58,14 @@ inline int wn_flag_load(const int* p) { return __atomic_load_n(p, __ATOMIC_ACQUI
 inline void wn_flag_store(int* p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 inline void wn_after_wait() {}
 inline void wn_spin() { std::this_thread::yield(); }
+inline float wn_half_to_float(unsigned short h) {  // IEEE binary16 -> float, as the GPU's cvt
+    const int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    float value;
+    if (exponent == 0) value = ldexpf((float)mantissa, -24);
+    else if (exponent == 31) value = mantissa ? NAN : INFINITY;
+    else value = ldexpf((float)(mantissa | 0x400), exponent - 25);
+    return (h & 0x8000) ? -value : value;
+}
 #endif
 
 // Virtual threads per block: the work split every phase uses (the GPU launches this many).
@@ -61,6 +74,9 @@ inline void wn_spin() { std::this_thread::yield(); }
 // Every field is 8 bytes wide so the layout is the same for ctypes, g++ and NVRTC.
 struct FusedParams {
     const float* weights;       // packed as wavenet/fastpath.py pack_weights (input-major)
+    const unsigned short* weights_half;  // the same array as IEEE half, or null: the chain
+                                // blocks then keep their matrices in half precision (twice the
+                                // layers per block, half the hand-overs); biases stay float
     const wn_i64* ring_offset;  // per layer: offset of its ring buffer [dilation][R] in state
     const wn_i64* dilation;     // per layer
     float* state;               // the ring buffers
@@ -98,12 +114,15 @@ WN_DEVICE int wn_splits(int outputs, int inputs) {
     return ks;
 }
 
-WN_DEVICE void wn_partials(float* part, const float* x, const float* W, int stride, int outputs, int inputs,
-                           int ks) {
+WN_DEVICE float wn_to_float(float w) { return w; }
+WN_DEVICE float wn_to_float(unsigned short w) { return wn_half_to_float(w); }
+
+template <typename T>
+WN_DEVICE void wn_partials(float* part, const float* x, const T* W, int stride, int outputs, int inputs, int ks) {
     for (int v = WN_THREAD; v < ks * outputs; v += WN_THREADS) {
         const int o = v % outputs, s = v / outputs;
         float acc = 0.f;
-        for (int i = s; i < inputs; i += ks) acc += x[i] * W[(wn_i64)i * stride + o];
+        for (int i = s; i < inputs; i += ks) acc += x[i] * wn_to_float(W[(wn_i64)i * stride + o]);
         part[v] = acc;
     }
 }
@@ -143,9 +162,15 @@ WN_DEVICE WnLayout wn_layout(const FusedParams& p) {
 WN_DEVICE int wn_max3(int a, int b, int c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
 
 // Shared memory (in floats) a chain block with `count` layers needs; see its carve-out.
+// Floats one chain layer's matrices (dilated [2R][2D] and residual [D][R]) take in shared memory.
+WN_DEVICE wn_i64 wn_matrix_floats(const FusedParams& p) {
+    const wn_i64 elements = 5 * p.R * p.D;
+    return p.weights_half ? (elements + 1) / 2 : elements;
+}
+
 WN_DEVICE wn_i64 wn_chain_floats(const FusedParams& p, wn_i64 count) {
     const wn_i64 R = p.R, D = p.D, C = p.C;
-    const wn_i64 layer = 2 * R * 2 * D + 2 * D + D * R + R;
+    const wn_i64 layer = wn_matrix_floats(p) + 2 * D + R;
     return 2 * (2 * C + 2) + (C + 2) + 2 * C + count * (layer + 2 * R) + wn_max3(WN_NV, (int)(2 * D), (int)R) + D;
 }
 
@@ -193,31 +218,39 @@ WN_DEVICE int wn_choose(const FusedParams& p, const float* logits, float* val, i
     return *chosen;
 }
 
+// The packed weights in the element type the chain blocks keep.
+WN_DEVICE const float* wn_matrices(const FusedParams& p, const float*) { return p.weights; }
+WN_DEVICE const unsigned short* wn_matrices(const FusedParams& p, const unsigned short*) { return p.weights_half; }
+
+template <typename T>
 WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
     const int R = (int)p.R, D = (int)p.D, C = (int)p.C, twoD = 2 * D;
     const int first = k * (int)p.per_block;
     const int count = (int)((first + p.per_block <= p.L) ? p.per_block : p.L - first);
     const WnLayout lay = wn_layout(p);
     const int ks_h = wn_splits(twoD, 2 * R), ks_r = wn_splits(R, D);
-    const wn_i64 dil_size = 2 * R * twoD + twoD, res_size = (wn_i64)D * R + R;
+    const wn_i64 dil = 2 * R * twoD, res = (wn_i64)D * R;    // matrix elements per layer
+    const wn_i64 layer_floats = wn_matrix_floats(p) + twoD + R;  // matrices, then float biases
     // Shared memory: sampler scratch (doubles first), then weights, inputs, partials, z.
     double* scan = (double*)shared;                        // 2C + 1 doubles
     int* idx = (int*)(scan + 2 * C + 2);                    // C ints
     int* chosen = idx + C;                                  // 1 (+1 pad)
     float* val = (float*)(chosen + 2);                      // C
     float* logits = val + C;                                // C
-    float* weights = logits + C;                            // count * (dil_size + res_size)
-    float* in = weights + count * (dil_size + res_size);    // count * 2R: [past; x] per layer
+    float* weights = logits + C;                            // count * layer_floats
+    float* in = weights + count * layer_floats;             // count * 2R: [past; x] per layer
     float* part = in + count * 2 * R;                       // max(NV, 2D, R)
     float* z = part + wn_max3(WN_NV, twoD, R);
+    const T* matrices = wn_matrices(p, (const T*)0);
     for (int j = 0; j < count; ++j) {
-        const float* src = p.weights + lay.layer0 + lay.layer_size * (first + j);
-        float* dst = weights + j * (dil_size + res_size);
-        for (wn_i64 v = WN_THREAD; v < dil_size; v += WN_THREADS) dst[v] = src[v];
-        const float* rs = src + dil_size;  // [D][R + S]: keep the residual columns only
-        for (wn_i64 v = WN_THREAD; v < (wn_i64)D * R; v += WN_THREADS)
-            dst[dil_size + v] = rs[(v / R) * (R + p.S) + v % R];
-        for (int v = WN_THREAD; v < R; v += WN_THREADS) dst[dil_size + (wn_i64)D * R + v] = rs[(wn_i64)D * (R + p.S) + v];
+        const wn_i64 base = lay.layer0 + lay.layer_size * (first + j);  // [2R][2D], [2D], [D][R + S], [R + S]
+        T* matrix = (T*)(weights + j * layer_floats);
+        float* bias = weights + j * layer_floats + wn_matrix_floats(p);
+        for (wn_i64 v = WN_THREAD; v < dil; v += WN_THREADS) matrix[v] = matrices[base + v];
+        for (wn_i64 v = WN_THREAD; v < res; v += WN_THREADS)  // the residual columns of [D][R + S]
+            matrix[dil + v] = matrices[base + dil + twoD + (v / R) * (R + p.S) + v % R];
+        for (int v = WN_THREAD; v < twoD; v += WN_THREADS) bias[v] = p.weights[base + dil + v];
+        for (int v = WN_THREAD; v < R; v += WN_THREADS) bias[twoD + v] = p.weights[base + dil + twoD + res + p.S * D + v];
     }
     wn_u64 rng = (wn_u64)p.control[2];
     int current = (int)p.control[1];
@@ -251,16 +284,17 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
         WN_SYNC();
         for (int j = 0; j < count; ++j) {
             const int l = first + j;
-            const float* wd = weights + j * (dil_size + res_size);
-            const float* wr = wd + dil_size;
+            const T* wd = (const T*)(weights + j * layer_floats);
+            const T* wr = wd + dil;
+            const float* bias = weights + j * layer_floats + wn_matrix_floats(p);  // [2D] then [R]
             float* x = in + j * 2 * R + R;
             wn_partials(part, in + j * 2 * R, wd, twoD, twoD, 2 * R, ks_h);
             WN_SYNC();
             float* ring = p.state + p.ring_offset[l] + (pos % p.dilation[l]) * R;
             for (int i = WN_THREAD; i < R; i += WN_THREADS) ring[i] = x[i];
             for (int o = WN_THREAD; o < D; o += WN_THREADS) {
-                const float f = wd[2 * R * twoD + o] + wn_sum_partials(part, o, twoD, ks_h);
-                const float g = wd[2 * R * twoD + D + o] + wn_sum_partials(part, D + o, twoD, ks_h);
+                const float f = bias[o] + wn_sum_partials(part, o, twoD, ks_h);
+                const float g = bias[D + o] + wn_sum_partials(part, D + o, twoD, ks_h);
                 z[o] = tanhf(f) * wn_sigmoid(g);
                 wn_store_shared(p.scratch + p.chains * R + (wn_i64)l * D + o, z[o]);
             }
@@ -269,7 +303,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
             wn_partials(part, z, wr, R, R, D, ks_r);
             WN_SYNC();
             for (int o = WN_THREAD; o < R; o += WN_THREADS) {
-                const float next = x[o] + wr[(wn_i64)D * R + o] + wn_sum_partials(part, o, R, ks_r);
+                const float next = x[o] + bias[twoD + o] + wn_sum_partials(part, o, R, ks_r);
                 if (j + 1 < count) in[(j + 1) * 2 * R + R + o] = next;
                 else wn_store_shared(p.scratch + (wn_i64)k * R + o, next);
             }
@@ -377,6 +411,7 @@ extern "C" __global__ void wavenet_fused(FusedParams p) {
         if (block == 0 && WN_THREAD == 0) p.control[3] = WN_SHARED_TOO_SMALL;
         return;
     }
-    if (block < p.chains) wn_chain_block(p, block, shared);
+    if (block < p.chains && p.weights_half) wn_chain_block<unsigned short>(p, block, shared);
+    else if (block < p.chains) wn_chain_block<float>(p, block, shared);
     else wn_worker_block(p, block - (int)p.chains, shared);
 }
