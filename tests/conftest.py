@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["OMP_NUM_THREADS"] = "1"  # 2 threads on 2 busy cores stall each other
 
-from wavenet.model import WaveNetConfig  # noqa: E402
+import torch  # noqa: E402
+
+from wavenet.model import WaveNet, WaveNetConfig  # noqa: E402
 
 PIANO_CLIP = ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 
@@ -20,6 +22,16 @@ PIANO_CLIP = ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 def tiny_config() -> WaveNetConfig:
     """10×2 layers at tiny widths: crosses a stack boundary, runs in milliseconds."""
     return WaveNetConfig(layers=4, stacks=2, residual_channels=8, dilation_channels=8, skip_channels=16)
+
+
+def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
+    """A model with livelier weights than the initialisation (logits that vary from step to step)."""
+    torch.manual_seed(seed)
+    model = WaveNet(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ from wavenet import fastpath, fused
 from wavenet.model import PAPER_WIDTHS, WaveNet, WaveNetConfig
 from wavenet.sampler import primed_state
 
+from conftest import random_model
+
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler for the emulator")
-
-
-def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
-    torch.manual_seed(seed)
-    model = WaveNet(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
 
 
 def emulated(model: WaveNet, seed: int = 0, **layout) -> fused.FusedStream:

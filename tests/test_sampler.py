@@ -5,20 +5,13 @@ import pytest
 import torch
 
 from wavenet import fastpath, mulaw
-from wavenet.model import WaveNet, WaveNetConfig
+from wavenet.model import WaveNetConfig
 from wavenet.sampler import (GenerationSettings, StepWeights, empty_state, generate, primed_state, step,
                              stream)
 
+from conftest import random_model
+
 needs_fast_step = pytest.mark.skipif(not fastpath.available()[0], reason="no C++ compiler")
-
-
-def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
-    torch.manual_seed(seed)
-    model = WaveNet(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
 
 
 def test_torch_step_logits_equal_the_full_forward_pass_at_every_step(tiny_config):

@@ -62,7 +62,7 @@ def chain_floats(config: WaveNetConfig, per_block: int, half_weights: bool) -> i
 def worker_floats(config: WaveNetConfig, per_block: int, workers: int) -> int:
     """Shared memory of a worker block in floats (the kernel's wn_worker_floats)."""
     s, cs, co = config.skip_channels, config.skip_channels // workers, config.classes // workers
-    return s * cs + cs + s * co + co + 2 * cs + s + per_block * config.dilation_channels + max(THREADS, cs, co)
+    return s * cs + cs + s * co + co + cs + max(cs, co) + s + per_block * config.dilation_channels + max(THREADS, cs, co)
 
 
 def plan(config: WaveNetConfig, shared_bytes: int = H100_SHARED_BYTES, sms: int = H100_SMS,

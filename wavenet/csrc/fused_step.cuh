@@ -176,7 +176,7 @@ WN_DEVICE wn_i64 wn_chain_floats(const FusedParams& p, wn_i64 count) {
 
 WN_DEVICE wn_i64 wn_worker_floats(const FusedParams& p) {
     const wn_i64 S = p.S, cs = p.S / p.workers, co = p.C / p.workers;
-    return S * cs + cs + S * co + co + 2 * cs + S + p.per_block * p.D + wn_max3(WN_NV, (int)cs, (int)co);
+    return S * cs + cs + S * co + co + cs + (cs > co ? cs : co) + S + p.per_block * p.D + wn_max3(WN_NV, (int)cs, (int)co);
 }
 
 // Picks the next sample from `logits` [C] (shared memory) on all virtual threads; C must be a
@@ -318,6 +318,18 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
     }
 }
 
+// One head layer's slice: gathers the whole input `from` [S] that all workers wrote, then
+// result[o] = bias[o] + sum_i from[i] * W[i][o] for this block's `cols` outputs.
+WN_DEVICE void wn_head_slice(float* result, float* vec, float* part, const float* from, const float* W,
+                             const float* bias, int cols, int S, int ks) {
+    for (int i = WN_THREAD; i < S; i += WN_THREADS) vec[i] = wn_load_shared(from + i);
+    WN_SYNC();
+    wn_partials(part, vec, W, cols, cols, S, ks);
+    WN_SYNC();
+    for (int o = WN_THREAD; o < cols; o += WN_THREADS) result[o] = bias[o] + wn_sum_partials(part, o, cols, ks);
+    WN_SYNC();
+}
+
 WN_DEVICE void wn_worker_block(const FusedParams& p, int w, float* shared) {
     const int R = (int)p.R, D = (int)p.D, S = (int)p.S, C = (int)p.C, W = (int)p.workers;
     const int cs = S / W, co = C / W, c0 = w * cs, o0 = w * co;
@@ -329,8 +341,8 @@ WN_DEVICE void wn_worker_block(const FusedParams& p, int w, float* shared) {
     float* w2 = b1 + cs;                              // [S][co]: its columns of end2
     float* b2 = w2 + (wn_i64)S * co;                  // [co]
     float* skip_bias = b2 + co;                       // [cs]: all layers' skip biases, summed
-    float* acc = skip_bias + cs;                      // [cs]
-    float* vec = acc + cs;                            // [S]
+    float* acc = skip_bias + cs;                      // [max(cs, co)]: skip sums, then head outputs
+    float* vec = acc + (cs > co ? cs : co);           // [S]
     float* zs = vec + S;                              // [per_block][D]
     float* part = zs + p.per_block * D;               // part_size
     const float* end1 = p.weights + lay.end1;
@@ -374,24 +386,14 @@ WN_DEVICE void wn_worker_block(const FusedParams& p, int w, float* shared) {
         for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_shared(h0 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
         wn_publish(skip_flags + w, t + 1);
         wn_wait_all(skip_flags, W, t + 1);
-        for (int i = WN_THREAD; i < S; i += WN_THREADS) vec[i] = wn_load_shared(h0 + i);
-        WN_SYNC();
-        wn_partials(part, vec, w1, cs, cs, S, ks_1);
-        WN_SYNC();
-        for (int o = WN_THREAD; o < cs; o += WN_THREADS) {
-            const float h = b1[o] + wn_sum_partials(part, o, cs, ks_1);
-            wn_store_shared(h1 + c0 + o, h > 0.f ? h : 0.f);
-        }
+        wn_head_slice(acc, vec, part, h0, w1, b1, cs, S, ks_1);
+        for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_shared(h1 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
         wn_publish(head_flags + w, t + 1);
         wn_wait_all(head_flags, W, t + 1);
-        for (int i = WN_THREAD; i < S; i += WN_THREADS) vec[i] = wn_load_shared(h1 + i);
-        WN_SYNC();
-        wn_partials(part, vec, w2, co, co, S, ks_2);
-        WN_SYNC();
+        wn_head_slice(acc, vec, part, h1, w2, b2, co, S, ks_2);
         for (int o = WN_THREAD; o < co; o += WN_THREADS) {
-            const float value = b2[o] + wn_sum_partials(part, o, co, ks_2);
-            wn_store_shared(logits + o0 + o, value);
-            if (p.logits_out) p.logits_out[(wn_i64)t * C + o0 + o] = value;
+            wn_store_shared(logits + o0 + o, acc[o]);
+            if (p.logits_out) p.logits_out[(wn_i64)t * C + o0 + o] = acc[o];
         }
         wn_publish(logit_flags + w, t + 1);
     }
