@@ -30,9 +30,15 @@ def curves() -> None:
             training_jobs.stop(run.path)
             stop_column.caption("Stopping: it saves a checkpoint after this step (continue later with `--resume`).")
         log_column.code(training_jobs.log_tail(RUNS, run.name) or "starting…", language=None)
-    elif (run.path / training_jobs.PROCESS_FILE).exists():
-        st.caption("Started from the studio; not running now. Its last output:")
-        st.code(training_jobs.log_tail(RUNS, run.name) or "(no output)", language=None)
+    elif run.started_here:
+        saved = run.saved_steps()
+        if saved is None:
+            st.caption("Started from the studio; it ended without a checkpoint. Its last output:")
+            st.code(training_jobs.log_tail(RUNS, run.name) or "(no output)", language=None)
+        else:
+            st.caption(f"Started from the studio; not running now. Its checkpoint after step {saved:,} is in "
+                       f"`{run.path / 'last'}`: continue it with `python -m wavenet train --run {run.path} "
+                       f"--data … --resume` (and a longer budget).")
     scalars = run.scalars()
     if scalars.empty:
         st.info("This run has not logged anything yet.")
@@ -46,7 +52,7 @@ def curves() -> None:
     columns[0].metric("State", state)
     columns[1].metric("Step", f"{step:,}")
     columns[2].metric("Audio seen", f"{hours:.2f} h")
-    columns[3].metric("Speed", f"{rate / 1e6:.2f}M samples/s" if rate >= 1e6 else f"{rate / 1e3:,.1f}k samples/s")
+    columns[3].metric("Samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
     settings = run.settings()
     if run.active and settings.get("max_steps") and rate > 0:
         per_step = settings["batch_size"] * settings["output_length"]
@@ -60,7 +66,7 @@ def curves() -> None:
                        split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
     x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x")
     x = "step" if x_axis == "step" else "hours"
-    st.plotly_chart(px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)",
+    st.plotly_chart(px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)", markers=True,
                             labels={"bits": "bits/sample", "hours": "hours of audio seen"},
                             color_discrete_map={"train": "#6c8ebf", "validation": "#d9534f"}), key="training_loss")
     left, right = st.columns(2)

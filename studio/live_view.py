@@ -15,6 +15,7 @@ def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettin
           prime: np.ndarray | None = None) -> None:
     take = start_take(model, checkpoint, settings, prime)
     st.session_state[f"{page}_live"] = take.id
+    st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
 
 
 def running(page: str) -> LiveTake | None:

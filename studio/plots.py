@@ -22,10 +22,12 @@ def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = N
     return figure
 
 
-def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 320) -> go.Figure:
+def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 320,
+               colorbar: bool = True) -> go.Figure:
+    """Show it with `st.plotly_chart(..., theme=None)`: Streamlit's theme replaces the colour scale."""
     result = cqt(audio, sample_rate)
     figure = go.Figure(go.Heatmap(z=result.db, x=result.times, y=result.notes, colorscale="Magma", zmin=-80, zmax=0,
-                                  colorbar={"title": "dB"}))
+                                  colorbar={"title": "dB"}, showscale=colorbar))
     if seam_seconds:
         figure.add_vline(x=seam_seconds, line={"color": "#5bc0de", "dash": "dash"})
     figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, xaxis_title="time (s)",

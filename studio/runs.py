@@ -28,8 +28,17 @@ class RunFolder:
         return running_pid(self.path)
 
     @property
+    def started_here(self) -> bool:
+        from studio.training_jobs import PROCESS_FILE
+
+        return (self.path / PROCESS_FILE).exists()
+
+    @property
     def active(self) -> bool:
-        return self.process is not None or any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+        """Its process runs (runs started from the studio), or its logs changed lately (others)."""
+        if self.started_here:
+            return self.process is not None
+        return any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
 
     def scalars(self) -> pd.DataFrame:
         """Columns: tag, step, value, wall_time (all event files together)."""
@@ -50,6 +59,11 @@ class RunFolder:
         folder = self.path / "samples"
         wavs = sorted(folder.glob("*.wav"), reverse=True) if folder.is_dir() else []
         return [(w, w.with_suffix(".png") if w.with_suffix(".png").exists() else None) for w in wavs]
+
+    def saved_steps(self) -> int | None:
+        """The step of its last checkpoint, if it has one."""
+        config = self.path / "last" / "config.json"
+        return json.loads(config.read_text()).get("training", {}).get("steps") if config.exists() else None
 
     def settings(self) -> dict:
         run_file = self.path / "run.json"

@@ -67,7 +67,7 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
         wave_tab, cqt_tab = st.tabs(["Waveform", "CQT"])
         wave_tab.plotly_chart(waveform(take.audio[0], take.sample_rate, take.seam_seconds),
                               key=f"wave_{index}_{take.created}")
-        cqt_tab.plotly_chart(cqt_figure(take.audio[0], take.sample_rate, take.seam_seconds),
+        cqt_tab.plotly_chart(cqt_figure(take.audio[0], take.sample_rate, take.seam_seconds), theme=None,
                              key=f"cqt_{index}_{take.created}")
 
 

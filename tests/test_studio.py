@@ -123,6 +123,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert (run / "last" / "model.safetensors").exists()  # stopped with a checkpoint, resumable
     at.run()
     assert any("not running now" in c.value for c in at.caption)
+    assert [m.value for m in at.metric if m.label == "State"] == ["⏸ not running"]
 
 
 def test_compare_page_needs_two_checkpoints_or_compares_them():

@@ -106,8 +106,8 @@ function show(player, status) {
   } else if (window.__wavenetAudio && window.__wavenetAudio.state !== "running") {
     status.textContent = "Audio is paused by the browser: click anywhere on the page to hear it.";
   } else {
-    status.textContent = (player.done ? "Streamed " : "Streaming… ") + player.chunks + " chunks" +
-      (player.gaps ? " (" + player.gaps + " late)" : "");
+    status.textContent = (player.done ? "All audio received" : "Playing as it is sampled…") +
+      (player.gaps ? " · sampling fell behind playback " + player.gaps + "× (a short pause each time)" : "");
   }
   status.dataset.chunks = String(player.chunks);
   status.dataset.bytes = String(player.bytes);
