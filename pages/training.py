@@ -3,6 +3,7 @@ A new run can be started here; it trains in the background and can be stopped fr
 import math
 from pathlib import Path
 
+import numpy as np
 import plotly.express as px
 import streamlit as st
 
@@ -60,9 +61,10 @@ def curves() -> None:
     elif run.active and settings.get("time_budget"):
         trained = scalars["wall_time"].max() - scalars["wall_time"].min()
         st.caption(f"ETA ≈ {max(0.0, settings['time_budget'] - trained) / 60:.0f} min (time budget)")
+    seen = scalars[scalars["tag"] == "audio_hours_seen"]
+    scalars = scalars.assign(hours=np.interp(scalars["step"], seen["step"], seen["value"]) if len(seen) else np.nan)
     loss = scalars[scalars["tag"].isin(["loss/train", "loss/val"])]
-    hours_by_step = scalars[scalars["tag"] == "audio_hours_seen"].set_index("step")["value"]
-    loss = loss.assign(hours=loss["step"].map(hours_by_step), bits=loss["value"] / math.log(2),
+    loss = loss.assign(bits=loss["value"] / math.log(2),
                        split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
     x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x")
     x = "step" if x_axis == "step" else "hours"
@@ -73,7 +75,8 @@ def curves() -> None:
     for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):
         data = scalars[scalars["tag"] == tag]
         if not data.empty:
-            column.plotly_chart(px.line(data, x="step", y="value", title=title, labels={"value": title}),
+            column.plotly_chart(px.line(data, x=x, y="value", title=title,
+                                        labels={"value": title, "hours": "hours of audio seen"}),
                                 key=f"training_{tag}")
 
 

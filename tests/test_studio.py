@@ -88,6 +88,8 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert not at.exception
     assert any(m.label == "Step" for m in at.metric)
     assert at.session_state["training_run"].endswith("(shipped)") or at.selectbox(key="training_run").value
+    at.radio(key="training_x").set_value("hours of audio seen").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3
 
 
 def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(tmp_path, monkeypatch):
