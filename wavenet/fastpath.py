@@ -32,16 +32,22 @@ _u8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
 _u64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
 
 
-def _build() -> ctypes.CDLL:
+def build_library(stem: str, source: Path, flags: list[str], headers: tuple[Path, ...] = ()) -> ctypes.CDLL:
+    """Compile `source` with the machine's C++ compiler into wavenet/_build/, once per content of
+    the source, its headers and the flags (concurrent builders each write their own temp file)."""
     compiler = os.environ.get("CXX", "g++")
-    key = hashlib.sha1(SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode()).hexdigest()[:12]
-    target = BUILD_DIR / f"step_{key}.so"
+    content = b"".join(p.read_bytes() for p in (source, *headers)) + " ".join([compiler, *flags]).encode()
+    target = BUILD_DIR / f"{stem}_{hashlib.sha1(content).hexdigest()[:12]}.so"
     if not target.exists():
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(tmp)], check=True, capture_output=True, text=True)
+        subprocess.run([compiler, *flags, str(source), "-o", str(tmp)], check=True, capture_output=True, text=True)
         os.replace(tmp, target)
-    library = ctypes.CDLL(str(target))
+    return ctypes.CDLL(str(target))
+
+
+def _build() -> ctypes.CDLL:
+    library = build_library("step", SOURCE, FLAGS)
     library.wavenet_run.restype = ctypes.c_int
     library.wavenet_run.argtypes = [
         _f32, _i32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,

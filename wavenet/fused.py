@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
-import hashlib
 import os
 import subprocess
 import sys
@@ -22,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wavenet.fastpath import build_library
 from wavenet.model import WaveNet, WaveNetConfig
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 KERNEL = CSRC / "fused_step.cuh"
 EMULATOR = CSRC / "fused_emulator.cpp"
-BUILD_DIR = Path(__file__).resolve().parent / "_build"
 THREADS = 256  # WN_NV in the kernel: threads per block
 H100_SHARED_BYTES, H100_SMS = 227 * 1024, 132  # the emulator plans as for an H100
 
@@ -126,20 +125,11 @@ def _emulator_library() -> ctypes.CDLL:
     global _emulator
     with _lock:
         if _emulator is None:
-            compiler = os.environ.get("CXX", "g++")
             flags = ["-O2", "-std=c++17", "-pthread", "-shared", "-fPIC", f"-I{CSRC}"]
-            key = hashlib.sha1(KERNEL.read_bytes() + EMULATOR.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
-            target = BUILD_DIR / f"fused_emulator_{key}.so"
-            if not target.exists():
-                BUILD_DIR.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(f".{os.getpid()}.tmp")
-                try:
-                    subprocess.run([compiler, *flags, str(EMULATOR), "-o", str(tmp)], check=True,
-                                   capture_output=True, text=True)
-                except (OSError, subprocess.CalledProcessError) as error:
-                    raise FusedUnavailable(f"the kernel emulator could not be built: {error}") from error
-                os.replace(tmp, target)
-            library = ctypes.CDLL(str(target))
+            try:
+                library = build_library("fused_emulator", EMULATOR, flags, headers=(KERNEL,))
+            except (OSError, subprocess.CalledProcessError) as error:
+                raise FusedUnavailable(f"the kernel emulator could not be built: {error}") from error
             library.wavenet_fused_emulate.restype = ctypes.c_int
             library.wavenet_fused_emulate.argtypes = [ctypes.POINTER(_Params), ctypes.c_int]
             _emulator = library
