@@ -38,8 +38,12 @@ def curves() -> None:
             st.code(training_jobs.log_tail(RUNS, run.name) or "(no output)", language=None)
         else:
             st.caption(f"Started from the studio; not running now. Its checkpoint after step {saved:,} is in "
-                       f"`{run.path / 'last'}`: continue it with `python -m wavenet train --run {run.path} "
-                       f"--data … --resume` (and a longer budget).")
+                       f"`{run.path / 'last'}`.")
+            minutes_column, resume_column = st.columns([2, 1], vertical_alignment="bottom")
+            minutes = minutes_column.number_input("More minutes", 0.5, 7 * 24 * 60.0, 30.0, key="training_more")
+            if resume_column.button("▶ Resume training", key="training_resume"):
+                training_jobs.resume(run.path, minutes)
+                st.rerun(scope="app")
     scalars = run.scalars()
     if scalars.empty:
         st.info("This run has not logged anything yet.")

@@ -59,15 +59,28 @@ class TrainingRequest:
 
 def start(request: TrainingRequest, runs_dir: Path) -> int:
     """Launch the run in the background (its own session, output in runs/NAME.log); the pid."""
-    run = runs_dir / request.name
-    run.mkdir(parents=True)
+    (runs_dir / request.name).mkdir(parents=True)
+    return _launch(runs_dir / request.name, request.command(runs_dir), request.threads)
+
+
+def resume(run: Path, minutes: float) -> int:
+    """Continue a stopped studio run from its last checkpoint for `minutes` more of training."""
+    record = json.loads((run / PROCESS_FILE).read_text())
+    trained = json.loads((run / "last" / "config.json").read_text())["training"]["wall_seconds"]
+    command = list(record["command"])
+    command[command.index("--time-budget") + 1] = str(round(trained + minutes * 60))
+    if "--resume" not in command:
+        command.append("--resume")
+    return _launch(run, command, record.get("threads", 1))
+
+
+def _launch(run: Path, command: list[str], threads: int) -> int:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": str(request.threads), "MKL_NUM_THREADS": str(request.threads)}
-    with open(runs_dir / f"{request.name}.log", "wb") as log:
-        child = subprocess.Popen(request.command(runs_dir), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                 start_new_session=True)
+           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(run.parent / f"{run.name}.log", "ab") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     _children[child.pid] = child
-    (run / PROCESS_FILE).write_text(json.dumps({"pid": child.pid, "command": request.command(runs_dir),
+    (run / PROCESS_FILE).write_text(json.dumps({"pid": child.pid, "command": command, "threads": threads,
                                                 "started": time.time()}, indent=1))
     return child.pid
 

@@ -1,4 +1,5 @@
 """The studio's pages driven by Streamlit's AppTest, on the shipped default checkpoint."""
+import json
 import time
 from pathlib import Path
 
@@ -126,6 +127,16 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     at.run()
     assert any("not running now" in c.value for c in at.caption)
     assert [m.value for m in at.metric if m.label == "State"] == ["⏸ not running"]
+    stopped_at = json.loads((run / "last" / "config.json").read_text())["training"]["steps"]
+    at.number_input(key="training_more").set_value(0.5)
+    at.button(key="training_resume").click().run()  # continues from the checkpoint, then ends by its budget
+    assert not at.exception, at.exception
+    deadline = time.time() + 180
+    while running_pid(run) is not None and time.time() < deadline:
+        time.sleep(0.5)
+    log = (tmp_path / "runs" / "mine.log").read_text()
+    assert f"resumed {Path('runs') / 'mine'} at step {stopped_at}" in log, log[-2000:]
+    assert json.loads((run / "last" / "config.json").read_text())["training"]["steps"] > stopped_at
 
 
 def test_compare_page_needs_two_checkpoints_or_compares_them():
