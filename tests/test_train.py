@@ -121,3 +121,29 @@ def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano
         assert process.returncode == 2
         assert output.strip().splitlines()[-1].startswith("error: ") and message in output
         assert "Traceback" not in output
+
+
+def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(piano_data, tmp_path):
+    import shutil
+
+    from studio.runs import RunFolder
+
+    config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
+    quick = dict(batch_size=2, output_length=200, max_steps=4, val_every=2, checkpoint_every=2, sample_seconds=0)
+    Trainer(config, piano_data, tmp_path / "first", TrainSettings(**quick), progress=False).train()
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tmp_path / "first" / "last", shipped, ignore=shutil.ignore_patterns("trainer.pt"))
+    shutil.copytree(tmp_path / "first" / "tb", shipped / "tb")
+    more = TrainSettings(**{**quick, "max_steps": 3, "init_from": str(shipped)})
+    Trainer(config, piano_data, tmp_path / "more", more, progress=False).train()
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "ship_run.py"), str(tmp_path / "more"), str(shipped),
+                             "--history", "3 more steps"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    training = json.loads((shipped / "config.json").read_text())["training"]
+    assert training["steps"] == 7 and training["samples_seen"] == 7 * 2 * 200
+    assert training["history"].endswith("3 more steps")
+    a, _ = load_checkpoint(shipped)
+    b, _ = load_checkpoint(tmp_path / "more" / "last")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    curve = RunFolder("shipped", shipped).scalars().query("tag == 'loss/train'")
+    assert sorted(curve["step"]) == [1, 4 + 1]  # logged at each run's step 1: the continuation follows the first
