@@ -36,13 +36,27 @@ def cut_clips(audio: np.ndarray, clip_samples: int) -> np.ndarray:
 
 
 def split_groups(groups: list[str], val_fraction: float, seed: int) -> set[str]:
-    """The groups (source recordings) that go to validation: a seeded, reproducible choice."""
+    """The groups (source recordings) that go to validation: a seeded, reproducible choice.
+
+    Each group's side depends only on its name and the seed, not on which other groups the
+    dataset holds: two datasets built with one seed never put a group on opposite sides, so a
+    model trained on one can be evaluated on the other's validation split. At least one group
+    goes to each side.
+    """
     unique = sorted(set(groups))
     if len(unique) < 2 or val_fraction <= 0:
         return set()
-    rng = np.random.default_rng(seed)
-    count = min(len(unique) - 1, max(1, round(val_fraction * len(unique))))
-    return {unique[i] for i in rng.permutation(len(unique))[:count]}
+
+    def draw(group: str) -> float:
+        digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    chosen = {g for g in unique if draw(g) < val_fraction}
+    if not chosen:
+        chosen = {min(unique, key=draw)}
+    if len(chosen) == len(unique):
+        chosen.discard(max(unique, key=draw))
+    return chosen
 
 
 class DatasetWriter:
