@@ -78,7 +78,7 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     assert joins.count(False) == player["gaps"] <= 1, player
     page.get_by_text("Your takes").wait_for(timeout=60_000)
     page.locator("audio").first.wait_for(state="attached", timeout=60_000)  # the finished take, to replay
-    assert page.get_by_role("button", name="⬇ WAV").count() >= 1  # the download is offered
+    page.get_by_role("button", name="⬇ WAV").first.wait_for(timeout=60_000)  # the download is offered
 
 
 def test_stop_keeps_the_partial_take(studio_url, browser_page):
@@ -94,4 +94,4 @@ def test_stop_keeps_the_partial_take(studio_url, browser_page):
     page.get_by_role("button", name="⏹ Stop sampling").click()
     page.get_by_text("stopped early").first.wait_for(timeout=60_000)
     page.locator("audio").first.wait_for(state="attached", timeout=60_000)
-    assert page.get_by_role("button", name="⬇ WAV").count() >= 1
+    page.get_by_role("button", name="⬇ WAV").first.wait_for(timeout=60_000)
