@@ -14,9 +14,9 @@ from studio.runs import find_runs
 RUNS = Path("runs")
 
 st.title("📈 Training monitor")
-with st.expander("➕ Start a training run", expanded=not find_runs()):
-    training_jobs.launch_form(RUNS, checkpoint_names(), ["cpu", "cuda"] if device() == "cuda" else ["cpu"])
 runs = find_runs(RUNS)
+with st.expander("➕ Start a training run", expanded=not runs):
+    training_jobs.launch_form(RUNS, checkpoint_names(), ["cpu", "cuda"] if device() == "cuda" else ["cpu"])
 if not runs:
     st.info("No training runs yet: start one above, or with `python -m wavenet train --data … --run runs/NAME`.")
     st.stop()

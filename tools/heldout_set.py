@@ -18,9 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-
-from wavenet.corpus import NotePack, PianoSampler, piece_excerpt, render_performance, render_plan  # noqa: E402
+from wavenet.corpus import NotePack, PianoSampler, render_plan, render_planned  # noqa: E402
 from wavenet.data import DatasetWriter, split_groups  # noqa: E402
 
 
@@ -41,9 +39,7 @@ def main() -> None:
         name = pack.names[index]
         if name not in held_out or writer.has(f"{name}__r{round_number}"):
             continue
-        rng = np.random.default_rng([1, index, round_number])  # as render_job draws it
-        notes = piece_excerpt(pack.piece(index), rng, 600.0)
-        audio, _ = render_performance(sampler, notes, rng)
+        audio, _ = render_planned(pack, sampler, index, round_number, seed=1)  # as the 24 h set rendered it
         writer.add(f"{name}__r{round_number}", audio, group=name)
     summary = writer.finish(f"held-out evaluation renders: {len(held_out)} scores no shipped checkpoint trained on")
     print(json.dumps({k: v for k, v in summary.items() if k != "sources"}, indent=1))

@@ -91,7 +91,8 @@ def gpu_generation_benchmarks(seconds: float, device: torch.device) -> dict:
                "torch_step_batch8_per_stream": stream_rate(model, "torch", min(seconds, 2.0), batch=8)}
         if ok:
             try:
-                layout = fused.plan(model.config, fused.cuda_kernel(device).shared_bytes, fused.cuda_kernel(device).sms)
+                kernel = fused.cuda_kernel(device)
+                layout = fused.plan(model.config, kernel.shared_bytes, kernel.sms)
                 row["fused"] = stream_rate(model, "fused", seconds)
                 row["fused_layout"] = f"{layout.chains} chain blocks × {layout.per_block} layers + {layout.workers} workers"
             except fused.FusedUnavailable as error:

@@ -373,13 +373,19 @@ def _init_worker(pack_file: str, bank_file: str) -> None:
     _worker_state["sampler"] = PianoSampler(Path(bank_file))
 
 
+def render_planned(pack: NotePack, sampler: PianoSampler, index: int, round_number: int, seed: int,
+                   max_seconds: float = 600.0, texture: str = "full") -> tuple[np.ndarray, dict]:
+    """One planned performance: the same piece, render number and seed always give the same audio."""
+    rng = np.random.default_rng([seed, index, round_number])
+    notes = piece_excerpt(pack.piece(index), rng, max_seconds)
+    return render_performance(sampler, notes, rng, texture)
+
+
 def render_job(job: tuple[int, int, int, float, str]) -> tuple[str, np.ndarray, dict]:
     """Render one planned performance in a worker: (piece id, audio, provenance)."""
     index, round_number, seed, max_seconds, texture = job
     pack, sampler = _worker_state["pack"], _worker_state["sampler"]
-    rng = np.random.default_rng([seed, index, round_number])
-    notes = piece_excerpt(pack.piece(index), rng, max_seconds)
-    audio, settings = render_performance(sampler, notes, rng, texture)
+    audio, settings = render_planned(pack, sampler, index, round_number, seed, max_seconds, texture)
     name = pack.names[index]
     info = {"piece": name, "render": round_number, "seconds": round(len(audio) / sampler.sample_rate, 2),
             "texture": texture, **settings}

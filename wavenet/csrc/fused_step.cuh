@@ -29,8 +29,8 @@
 #define WN_SYNC() __syncthreads()
 typedef unsigned long long wn_u64;
 typedef long long wn_i64;
-WN_DEVICE float wn_load_shared(const float* p) { return __ldcg(p); }
-WN_DEVICE void wn_store_shared(float* p, float v) { __stcg(p, v); }
+WN_DEVICE float wn_load_handover(const float* p) { return __ldcg(p); }
+WN_DEVICE void wn_store_handover(float* p, float v) { __stcg(p, v); }
 WN_DEVICE int wn_flag_load(const int* p) { return *(const volatile int*)p; }
 WN_DEVICE void wn_flag_store(int* p, int v) { __threadfence(); *(volatile int*)p = v; }
 WN_DEVICE void wn_after_wait() { __threadfence(); }
@@ -52,8 +52,8 @@ WN_DEVICE float wn_half_to_float(unsigned short h) {
 #define __global__
 typedef unsigned long long wn_u64;
 typedef long long wn_i64;
-inline float wn_load_shared(const float* p) { return *p; }
-inline void wn_store_shared(float* p, float v) { *p = v; }
+inline float wn_load_handover(const float* p) { return *p; }
+inline void wn_store_handover(float* p, float v) { *p = v; }
 inline int wn_flag_load(const int* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 inline void wn_flag_store(int* p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 inline void wn_after_wait() {}
@@ -260,7 +260,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
     for (int t = 0; t <= steps; ++t) {
         if (k == 0 && t > 0) {  // sample t-1's logits -> the input of step t
             wn_wait_all(p.flags + p.chains + 2 * p.workers, (int)p.workers, t);
-            for (int c = WN_THREAD; c < C; c += WN_THREADS) logits[c] = wn_load_shared(p.scratch + p.chains * R + p.L * D + 2 * p.S + c);
+            for (int c = WN_THREAD; c < C; c += WN_THREADS) logits[c] = wn_load_handover(p.scratch + p.chains * R + p.L * D + 2 * p.S + c);
             WN_SYNC();
             if (p.sample) {
                 current = wn_choose(p, logits, val, idx, scan, &rng, chosen);
@@ -279,7 +279,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
             for (int i = WN_THREAD; i < R; i += WN_THREADS) in[R + i] = e[i];
         } else {
             wn_wait_all(p.flags + (k - 1), 1, t + 1);
-            for (int i = WN_THREAD; i < R; i += WN_THREADS) in[R + i] = wn_load_shared(p.scratch + (wn_i64)(k - 1) * R + i);
+            for (int i = WN_THREAD; i < R; i += WN_THREADS) in[R + i] = wn_load_handover(p.scratch + (wn_i64)(k - 1) * R + i);
         }
         WN_SYNC();
         for (int j = 0; j < count; ++j) {
@@ -296,7 +296,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
                 const float f = bias[o] + wn_sum_partials(part, o, twoD, ks_h);
                 const float g = bias[D + o] + wn_sum_partials(part, D + o, twoD, ks_h);
                 z[o] = tanhf(f) * wn_sigmoid(g);
-                wn_store_shared(p.scratch + p.chains * R + (wn_i64)l * D + o, z[o]);
+                wn_store_handover(p.scratch + p.chains * R + (wn_i64)l * D + o, z[o]);
             }
             WN_SYNC();
             if (l == p.L - 1) break;  // the last layer's residual output feeds nothing
@@ -305,7 +305,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
             for (int o = WN_THREAD; o < R; o += WN_THREADS) {
                 const float next = x[o] + bias[twoD + o] + wn_sum_partials(part, o, R, ks_r);
                 if (j + 1 < count) in[(j + 1) * 2 * R + R + o] = next;
-                else wn_store_shared(p.scratch + (wn_i64)k * R + o, next);
+                else wn_store_handover(p.scratch + (wn_i64)k * R + o, next);
             }
             WN_SYNC();
         }
@@ -322,7 +322,7 @@ WN_DEVICE void wn_chain_block(const FusedParams& p, int k, float* shared) {
 // result[o] = bias[o] + sum_i from[i] * W[i][o] for this block's `cols` outputs.
 WN_DEVICE void wn_head_slice(float* result, float* vec, float* part, const float* from, const float* W,
                              const float* bias, int cols, int S, int ks) {
-    for (int i = WN_THREAD; i < S; i += WN_THREADS) vec[i] = wn_load_shared(from + i);
+    for (int i = WN_THREAD; i < S; i += WN_THREADS) vec[i] = wn_load_handover(from + i);
     WN_SYNC();
     wn_partials(part, vec, W, cols, cols, S, ks);
     WN_SYNC();
@@ -373,7 +373,7 @@ WN_DEVICE void wn_worker_block(const FusedParams& p, int w, float* shared) {
             wn_wait_all(chain_flags + k, 1, t + 1);
             const int first = k * (int)p.per_block;
             const int count = (int)((first + p.per_block <= p.L) ? p.per_block : p.L - first);
-            for (int v = WN_THREAD; v < count * D; v += WN_THREADS) zs[v] = wn_load_shared(z_all + (wn_i64)first * D + v);
+            for (int v = WN_THREAD; v < count * D; v += WN_THREADS) zs[v] = wn_load_handover(z_all + (wn_i64)first * D + v);
             WN_SYNC();
             for (int j = 0; j < count; ++j) {
                 const float* ws = p.weights + lay.layer0 + lay.layer_size * (first + j) + res_skip_offset + R + c0;
@@ -383,16 +383,16 @@ WN_DEVICE void wn_worker_block(const FusedParams& p, int w, float* shared) {
                 WN_SYNC();
             }
         }
-        for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_shared(h0 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
+        for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_handover(h0 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
         wn_publish(skip_flags + w, t + 1);
         wn_wait_all(skip_flags, W, t + 1);
         wn_head_slice(acc, vec, part, h0, w1, b1, cs, S, ks_1);
-        for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_shared(h1 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
+        for (int o = WN_THREAD; o < cs; o += WN_THREADS) wn_store_handover(h1 + c0 + o, acc[o] > 0.f ? acc[o] : 0.f);
         wn_publish(head_flags + w, t + 1);
         wn_wait_all(head_flags, W, t + 1);
         wn_head_slice(acc, vec, part, h1, w2, b2, co, S, ks_2);
         for (int o = WN_THREAD; o < co; o += WN_THREADS) {
-            wn_store_shared(logits + o0 + o, acc[o]);
+            wn_store_handover(logits + o0 + o, acc[o]);
             if (p.logits_out) p.logits_out[(wn_i64)t * C + o0 + o] = acc[o];
         }
         wn_publish(logit_flags + w, t + 1);
