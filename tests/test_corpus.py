@@ -90,6 +90,15 @@ def test_render_dataset_writes_a_training_set_directly(cache, tmp_path):
     assert manifest["train_clips"] > 0 and manifest["val_clips"] > 0
 
 
+def test_a_training_set_can_leave_an_evaluation_sets_scores_out(cache, tmp_path):
+    names = set(NotePack.load(cache / "notes.npz").names)
+    left_out = sorted(names)[:1]
+    manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
+                              seed=1, clip_seconds=1.0, progress=False, exclude_scores=frozenset(left_out))
+    rendered = {source["group"] for source in manifest["sources"].values()}
+    assert rendered == names - set(left_out)
+
+
 def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(cache):
     chorale = NotePack.load(cache / "notes.npz").piece(0)  # four voices
     line = skyline(chorale)

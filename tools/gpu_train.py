@@ -7,10 +7,15 @@ Checkpoints are copied to $OUT as the run goes, flat and few (the device returns
 8 files), so even a run cut short leaves weights behind.
 
     python tools/gpu_train.py --budget 420 --out "$OUT" [--init-from checkpoints/piano-small]
+
+Carry data/cache/notes.npz, data/cache/bank16k.npz and data/heldout16k/manifest.json: the
+evaluation set's scores (tools/heldout_set.py) are left out of the render, so model cards'
+held-out figures stay held out however often the corpus is rendered again.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -23,7 +28,7 @@ import torch  # noqa: E402
 
 from wavenet.corpus import render_dataset  # noqa: E402
 from wavenet.model import WaveNetConfig  # noqa: E402
-from wavenet.train import Trainer, TrainSettings  # noqa: E402
+from wavenet.train import PRECISIONS, Trainer, TrainSettings  # noqa: E402
 
 
 def export(run: Path, out: Path) -> None:
@@ -62,9 +67,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--compile", default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     parser.add_argument("--init-from", default="")
     parser.add_argument("--texture", choices=("full", "melody"), default="full")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--hold-out", default="data/heldout16k/manifest.json",
+                        help="the evaluation set's manifest.json (tools/heldout_set.py; carry it to the device): "
+                             "its scores are never rendered. '' trains on every score")
     args = parser.parse_args()
 
     started = time.time()
@@ -72,15 +81,23 @@ def main() -> None:
           f" {torch.cuda.get_device_name() if torch.cuda.is_available() else ''}", flush=True)
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
+    held_out = frozenset()
+    if args.hold_out:
+        if not Path(args.hold_out).exists():
+            sys.exit(f"error: {args.hold_out} not found: carry the evaluation set's manifest (or pass --hold-out '')")
+        sources = json.loads(Path(args.hold_out).read_text())["sources"].values()
+        held_out = frozenset(source["group"] for source in sources)  # both sides: none of it was trained on
+        print(f"leaving out {len(held_out)} held-out scores", flush=True)
     manifest = render_dataset(Path(args.pack), Path(args.bank), work / "data", args.hours, args.workers, seed=1,
-                              progress=False, texture=args.texture)
+                              progress=False, texture=args.texture, exclude_scores=held_out)
     print(f"rendered {manifest['train_hours']} h train / {manifest['val_hours']} h val in "
           f"{time.time() - started:.0f} s", flush=True)
     config = WaveNetConfig.preset(args.preset, residual_channels=args.residual, dilation_channels=args.residual,
                                   skip_channels=args.skip)
     settings = TrainSettings(batch_size=args.batch_size, output_length=args.output_length, lr=args.lr,
                              time_budget=args.budget, val_every=500, checkpoint_every=args.checkpoint_every,
-                             sample_seconds=0.0, compile=args.compile, init_from=args.init_from)
+                             sample_seconds=0.0, compile=args.compile, precision=args.precision,
+                             init_from=args.init_from)
     trainer = ExportingTrainer(config, work / "data", work / "run", settings, progress=False)
     trainer.out = Path(args.out)
     summary = trainer.train()

@@ -393,12 +393,16 @@ def render_job(job: tuple[int, int, int, float, str]) -> tuple[str, np.ndarray, 
 
 
 def render_corpus(pack_file: Path, bank_file: Path, hours: float, seed: int, workers: int,
-                  max_piece_seconds: float = 600.0, skip: set[tuple[int, int]] = frozenset(), texture: str = "full"):
-    """Yield (plan entry, piece id, audio, provenance) for `hours` of renders, in parallel."""
+                  max_piece_seconds: float = 600.0, skip: set[tuple[int, int]] = frozenset(), texture: str = "full",
+                  exclude_scores: frozenset[str] = frozenset()):
+    """Yield (plan entry, piece id, audio, provenance) for `hours` of renders, in parallel.
+
+    `exclude_scores` leaves whole scores out (an evaluation set's), so no model trains on them."""
     if texture not in TEXTURES:
         raise ValueError(f"unknown texture {texture!r}; choose one of {', '.join(TEXTURES)}")
     pack = NotePack.load(pack_file)
-    plan = [p for p in render_plan(pack, hours, seed, max_piece_seconds) if p not in skip]
+    plan = [p for p in render_plan(pack, hours, seed, max_piece_seconds)
+            if p not in skip and pack.names[p[0]] not in exclude_scores]
     jobs = [(i, r, seed, max_piece_seconds, texture) for i, r in plan]
     with Pool(workers, initializer=_init_worker, initargs=(str(pack_file), str(bank_file))) as pool:
         for entry, (name, audio, info) in zip(plan, pool.imap(render_job, jobs)):
@@ -454,7 +458,7 @@ def build_corpus(out: Path, hours: float, sample_rate: int, workers: int, seed: 
 
 def render_dataset(pack_file: Path, bank_file: Path, out: Path, hours: float, workers: int, seed: int,
                    clip_seconds: float = 5.0, val_fraction: float = 0.1, progress: bool = True,
-                   texture: str = "full") -> dict:
+                   texture: str = "full", exclude_scores: frozenset[str] = frozenset()) -> dict:
     """Render straight into a prepared training dataset (no audio files: for GPU machines)."""
     from tqdm import tqdm
 
@@ -464,7 +468,7 @@ def render_dataset(pack_file: Path, bank_file: Path, out: Path, hours: float, wo
     writer = DatasetWriter(out, sampler_rate, clip_seconds, val_fraction, seed)
     bar = tqdm(total=round(hours * 3600), unit="s audio", desc="rendering", disable=not progress)
     for (index, round_number), name, audio, info in render_corpus(pack_file, bank_file, hours, seed, workers,
-                                                                  texture=texture):
+                                                                  texture=texture, exclude_scores=exclude_scores):
         source = f"{name}__r{round_number}"
         if not writer.has(source):
             writer.add(source, audio, group=name, extra={"render": info})
