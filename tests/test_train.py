@@ -51,6 +51,17 @@ def test_training_lowers_the_loss_and_logs_curves_audio_and_checkpoints(piano_da
     assert summary["steps"] == 120 and summary["audio_hours_seen"] == pytest.approx(120 * 4 * 400 / 16000 / 3600, abs=1e-4)
 
 
+def test_bfloat16_training_learns_and_keeps_float_weights(piano_data, tmp_path):
+    config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
+    settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
+                             val_every=120, checkpoint_every=120, sample_seconds=0.0, precision="bf16")
+    Trainer(config, piano_data, tmp_path / "run", settings, progress=False).train()
+    losses = [e.value for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
+    assert losses[-1] < losses[0] - 0.7  # as the float32 run in the test above
+    model, _ = load_checkpoint(tmp_path / "run" / "last")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):
     args = [*TINY, "--data", str(piano_data), "--batch-size", "2", "--output-length", "200", "--max-steps", "12",
             "--checkpoint-every", "3", "--val-every", "3", "--sample-seconds", "0", "--warmup-steps", "2"]

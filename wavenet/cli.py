@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wavenet.checkpoint import DEFAULT_CHECKPOINT
 from wavenet.model import PAPER_WIDTHS, PRESETS
+from wavenet.train import PRECISIONS
 
 
 class UsageError(ValueError):
@@ -95,7 +96,8 @@ def cmd_train(args) -> None:
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
                              checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
-                             seed=args.seed, compile=args.compile, init_from=args.init_from or "")
+                             seed=args.seed, compile=args.compile, precision=args.precision,
+                             init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
     if trainer.is_main:
@@ -210,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="bf16: bfloat16 autocast for the forward and backward pass (faster on recent GPUs)")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)

@@ -29,6 +29,9 @@ from wavenet.model import WaveNet, WaveNetConfig
 TRAINER_STATE = "trainer.pt"
 
 
+PRECISIONS = ("float32", "bf16")
+
+
 @dataclass
 class TrainSettings:
     batch_size: int = 8
@@ -46,6 +49,7 @@ class TrainSettings:
     sample_seconds: float = 1.0
     seed: int = 0
     compile: str = "auto"  # auto: on CUDA only
+    precision: str = "float32"  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
 
@@ -215,6 +219,8 @@ class Trainer:
         s = self.settings
         if not (self.total_steps() or s.time_budget):
             raise TrainingError("give --max-steps, --epochs or --time-budget so the run knows when to stop")
+        if s.precision not in PRECISIONS:
+            raise TrainingError(f"unknown precision {s.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.is_main:
             self._open_writer()
         total = self.total_steps()
@@ -311,11 +317,15 @@ class Trainer:
             remaining.append(s.time_budget - self.elapsed)
         return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
 
+    def _loss(self, crops: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+            return next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+
     def _optimise(self, crops: torch.Tensor) -> float:
         """One Adam step; a non-finite loss or gradient skips the step instead of poisoning the weights."""
         self.optimizer.zero_grad(set_to_none=True)
         try:
-            loss = next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+            loss = self._loss(crops)
             loss.backward()
         except Exception as error:  # noqa: BLE001 - a torch.compile failure must not end the run
             if not self.compiled:
@@ -324,7 +334,7 @@ class Trainer:
             self.compiled = False
             self.forward_model = self._wrap(self.model)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+            loss = self._loss(crops)
             loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         value = loss.item()
