@@ -65,10 +65,12 @@ def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, out
     optim_ours = torch.optim.Adam(ours.parameters())
     optim_ref = torch.optim.Adam(reference.parameters())
 
-    def step_ours():
+    def step_ours(bf16: bool = False):
         optim_ours.zero_grad()
-        logits = ours(crops[:, :-1], causal_pad=False)
-        F.cross_entropy(logits, crops[:, config.receptive_field + 1:]).backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as train --precision bf16
+            logits = ours(crops[:, :-1], causal_pad=False)
+            loss = F.cross_entropy(logits, crops[:, config.receptive_field + 1:])
+        loss.backward()
         optim_ours.step()
 
     def step_reference():
@@ -78,10 +80,13 @@ def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, out
         optim_ref.step()
 
     ours_steps = timed(step_ours, seconds, device)
+    bf16_steps = timed(lambda: step_ours(bf16=True), seconds, device)
     reference_steps = timed(step_reference, seconds, device)
     return {"window": window, "ours_window_samples_per_s": round(ours_steps * window),
             "reference_window_samples_per_s": round(reference_steps * window),
             "ratio": round(ours_steps / reference_steps, 2),
+            "ours_bf16_window_samples_per_s": round(bf16_steps * window),
+            "bf16_ratio": round(bf16_steps / ours_steps, 2),
             "ours_full_context_predictions_per_s": round(ours_steps * output_length)}
 def run_benchmarks(args) -> None:
     device = torch.device(args.device)
@@ -101,7 +106,8 @@ def run_benchmarks(args) -> None:
                 else:
                     print(f"  {name:<38} ours {row['ours_window_samples_per_s']:>9,}   reference "
                           f"{row['reference_window_samples_per_s']:>9,}   ratio {row['ratio']:.2f}×   "
-                          f"(ours: {row['ours_full_context_predictions_per_s']:,} full-context predictions/s)")
+                          f"(ours: {row['ours_full_context_predictions_per_s']:,} full-context predictions/s; "
+                          f"bf16 autocast {row['ours_bf16_window_samples_per_s']:,} = {row['bf16_ratio']:.2f}× float32)")
     if args.what in ("generate", "all"):
         from wavenet.bench_generate import generation_benchmarks, gpu_generation_benchmarks
 

@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
-                   help="bf16: bfloat16 autocast for the forward and backward pass (faster on recent GPUs)")
+                   help="bf16: bfloat16 autocast for the forward and backward pass (faster where the hardware "
+                        "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train)")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)
