@@ -19,6 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from wavenet.model import PRESETS
+from wavenet.train import PRECISIONS
 
 PROJECT = Path(__file__).resolve().parent.parent
 PROCESS_FILE = "process.json"
@@ -37,6 +38,7 @@ class TrainingRequest:
     init_from: str  # "" or a checkpoint name
     threads: int
     device: str
+    precision: str = "float32"
 
     def problems(self, runs_dir: Path) -> list[str]:
         found = []
@@ -53,7 +55,8 @@ class TrainingRequest:
                    "--run", str(runs_dir / self.name), "--residual-channels", str(self.residual_channels),
                    "--dilation-channels", str(self.residual_channels), "--skip-channels", str(self.skip_channels),
                    "--time-budget", str(round(self.minutes * 60)), "--device", self.device,
-                   "--val-every", "100", "--checkpoint-every", "100", "--sample-seconds", "1"]
+                   "--val-every", "100", "--checkpoint-every", "100", "--sample-seconds", "1",
+                   "--precision", self.precision]
         return command + (["--init-from", self.init_from] if self.init_from else [])
 
 
@@ -142,11 +145,15 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
                                    help="A checkpoint keeps its own size and widths (fine-tuning).")
         threads = middle.number_input("CPU threads", 1, os.cpu_count() or 1, 1, key="new_run_threads")
         device = right.selectbox("Device", devices, key="new_run_device")
+        precision = left.selectbox("Precision", PRECISIONS, key="new_run_precision",
+                                   help="bf16 computes in bfloat16 (weights stay float32): faster on recent GPUs "
+                                        "and on CPUs with AVX512-BF16 or AMX; `python -m wavenet bench train` "
+                                        "measures it on this machine.")
         submitted = st.form_submit_button("▶ Start training", type="primary")
     if not submitted:
         return
     request = TrainingRequest(name.strip(), Path(data), preset, residual, skip, float(minutes), init_from,
-                              int(threads), device)
+                              int(threads), device, precision)
     problems = request.problems(runs_dir)
     for problem in problems:
         st.error(problem)
