@@ -103,3 +103,14 @@ def test_impossible_values_devices_and_unwritable_outputs_are_one_line_errors(ch
     args = [str(tmp_path / a) if a.startswith("x.") else a for a in args]
     code, _, err = cli(*args)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_resuming_a_run_keeps_its_precision_unless_told_otherwise(tmp_path):
+    from argparse import Namespace
+
+    from wavenet.cli import precision
+
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"precision": "bf16"}}))
+    assert precision(Namespace(precision=None, resume=True, run=str(tmp_path))) == "bf16"
+    assert precision(Namespace(precision="float32", resume=True, run=str(tmp_path))) == "float32"
+    assert precision(Namespace(precision=None, resume=False, run=str(tmp_path))) == "float32"

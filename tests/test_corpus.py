@@ -96,7 +96,10 @@ def test_a_training_set_can_leave_an_evaluation_sets_scores_out(cache, tmp_path)
     manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
                               seed=1, clip_seconds=1.0, progress=False, exclude_scores=frozenset(left_out))
     rendered = {source["group"] for source in manifest["sources"].values()}
-    assert rendered == names - set(left_out)
+    assert rendered == names - set(left_out) and "without 1 held-out scores" in manifest["description"]
+    with pytest.raises(ValueError, match="not in the note pack"):
+        render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "other", hours=0.05, workers=1,
+                       seed=1, progress=False, exclude_scores=frozenset({"no such score"}))
 
 
 def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(cache):

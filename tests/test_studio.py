@@ -138,7 +138,8 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
         time.sleep(0.5)
     log = (tmp_path / "runs" / "mine.log").read_text()
     assert f"resumed {Path('runs') / 'mine'} at step {stopped_at}" in log, log[-2000:]
-    assert json.loads((run / "last" / "config.json").read_text())["training"]["steps"] > stopped_at
+    training = json.loads((run / "last" / "config.json").read_text())["training"]
+    assert training["steps"] > stopped_at and training["precision"] == "bf16"  # the resumed run kept bf16
 
 
 def test_compare_page_needs_two_checkpoints_or_compares_them():

@@ -55,11 +55,14 @@ def test_bfloat16_training_learns_and_keeps_float_weights(piano_data, tmp_path):
     config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
     settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
                              val_every=120, checkpoint_every=120, sample_seconds=0.0, precision="bf16")
-    Trainer(config, piano_data, tmp_path / "run", settings, progress=False).train()
+    trainer = Trainer(config, piano_data, tmp_path / "run", settings, progress=False)
+    head_dtypes = set()
+    trainer.model.end2.register_forward_hook(lambda module, inputs, output: head_dtypes.add(output.dtype))
+    summary = trainer.train()
     losses = [e.value for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
     assert losses[-1] < losses[0] - 0.7  # as the float32 run in the test above
-    model, _ = load_checkpoint(tmp_path / "run" / "last")
-    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert head_dtypes == {torch.bfloat16, torch.float32}  # training steps in bf16, validation in float32
+    assert summary["precision"] == "bf16"
 
 
 def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):

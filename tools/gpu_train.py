@@ -2,7 +2,8 @@
 
 Inputs travel small: the note pack (MIDI notes of the music21 scores) and the 16 kHz
 Salamander sample bank, both built here by `python -m wavenet corpus` into data/cache/.
-The device has no registries: this uses only torch, numpy and (if present) tensorboard.
+The device has no registries: this uses only torch, numpy, safetensors, tqdm and (if
+present) tensorboard, all in its image.
 Checkpoints are copied to $OUT as the run goes, flat and few (the device returns at most
 8 files), so even a run cut short leaves weights behind.
 
@@ -86,8 +87,9 @@ def main() -> None:
         if not Path(args.hold_out).exists():
             sys.exit(f"error: {args.hold_out} not found: carry the evaluation set's manifest (or pass --hold-out '')")
         sources = json.loads(Path(args.hold_out).read_text())["sources"].values()
-        held_out = frozenset(source["group"] for source in sources)  # both sides: none of it was trained on
-        print(f"leaving out {len(held_out)} held-out scores", flush=True)
+        # every score in it, also the one its writer had to put on the training side
+        held_out = frozenset(source["group"] for source in sources)
+        print(f"leaving out {len(held_out)} held-out scores (the render is that much shorter than --hours)", flush=True)
     manifest = render_dataset(Path(args.pack), Path(args.bank), work / "data", args.hours, args.workers, seed=1,
                               progress=False, texture=args.texture, exclude_scores=held_out)
     print(f"rendered {manifest['train_hours']} h train / {manifest['val_hours']} h val in "

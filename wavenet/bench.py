@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from wavenet.model import PAPER_WIDTHS, PRESETS, WaveNet, WaveNetConfig
 from wavenet.reference import ReferenceWaveNet
+from wavenet.train import autocast, next_sample_loss
 
 SHIPPED_WIDTHS = {"residual_channels": 32, "dilation_channels": 32, "skip_channels": 128}
 MEMORY_LIMIT_BYTES = 6e9  # skip a CPU measurement whose activations would not fit comfortably
@@ -65,11 +66,10 @@ def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, out
     optim_ours = torch.optim.Adam(ours.parameters())
     optim_ref = torch.optim.Adam(reference.parameters())
 
-    def step_ours(bf16: bool = False):
+    def step_ours(precision: str = "float32"):
         optim_ours.zero_grad()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as train --precision bf16
-            logits = ours(crops[:, :-1], causal_pad=False)
-            loss = F.cross_entropy(logits, crops[:, config.receptive_field + 1:])
+        with autocast(precision, device):
+            loss = next_sample_loss(ours, crops, config.receptive_field)
         loss.backward()
         optim_ours.step()
 
@@ -80,7 +80,7 @@ def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, out
         optim_ref.step()
 
     ours_steps = timed(step_ours, seconds, device)
-    bf16_steps = timed(lambda: step_ours(bf16=True), seconds, device)
+    bf16_steps = timed(lambda: step_ours("bf16"), seconds, device)
     reference_steps = timed(step_reference, seconds, device)
     return {"window": window, "ours_window_samples_per_s": round(ours_steps * window),
             "reference_window_samples_per_s": round(reference_steps * window),

@@ -87,6 +87,16 @@ def cmd_corpus(args) -> None:
     print(json.dumps(summary, indent=1))
 
 
+def precision(args) -> str:
+    """--precision, or on --resume the run's own (a bf16 run stays bf16 unless told otherwise)."""
+    if args.precision:
+        return args.precision
+    record = Path(args.run) / "run.json"
+    if args.resume and record.exists():
+        return json.loads(record.read_text())["settings"].get("precision", PRECISIONS[0])
+    return PRECISIONS[0]
+
+
 def cmd_train(args) -> None:
     from wavenet.model import WaveNetConfig
     from wavenet.train import Trainer, TrainSettings
@@ -96,7 +106,7 @@ def cmd_train(args) -> None:
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
                              checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
-                             seed=args.seed, compile=args.compile, precision=args.precision,
+                             seed=args.seed, compile=args.compile, precision=precision(args),
                              init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
@@ -212,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16: bfloat16 autocast for the forward and backward pass (faster where the hardware "
-                        "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train)")
+                        "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train). "
+                        "Default float32; --resume keeps the run's own")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)

@@ -401,6 +401,9 @@ def render_corpus(pack_file: Path, bank_file: Path, hours: float, seed: int, wor
     if texture not in TEXTURES:
         raise ValueError(f"unknown texture {texture!r}; choose one of {', '.join(TEXTURES)}")
     pack = NotePack.load(pack_file)
+    unknown = set(exclude_scores) - set(pack.names)
+    if unknown:  # a mismatched list would exclude nothing and say nothing
+        raise ValueError(f"{len(unknown)} scores to leave out are not in the note pack, e.g. {sorted(unknown)[0]!r}")
     plan = [p for p in render_plan(pack, hours, seed, max_piece_seconds)
             if p not in skip and pack.names[p[0]] not in exclude_scores]
     jobs = [(i, r, seed, max_piece_seconds, texture) for i, r in plan]
@@ -474,5 +477,6 @@ def render_dataset(pack_file: Path, bank_file: Path, out: Path, hours: float, wo
             writer.add(source, audio, group=name, extra={"render": info})
         bar.update(round(info["seconds"]))
     bar.close()
-    return writer.finish(f"Salamander-rendered music21 scores ({texture} texture), {hours} h, seed {seed} "
-                         f"({SALAMANDER_LICENCE})")
+    left_out = f" without {len(exclude_scores)} held-out scores" if exclude_scores else ""
+    return writer.finish(f"Salamander-rendered music21 scores ({texture} texture), {hours} h plan{left_out}, "
+                         f"seed {seed} ({SALAMANDER_LICENCE})")

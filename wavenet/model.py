@@ -100,7 +100,8 @@ class WaveNet(nn.Module):
         skips = None
         for layer in self.layers:
             x, skip = layer(x, causal_pad)
-            skips = skip if skips is None else skips[:, :, -skip.shape[2] :] + skip
+            # summed in float32 even under bf16 autocast: 50+ small terms would lose precision
+            skips = skip.float() if skips is None else skips[:, :, -skip.shape[2] :] + skip
         return self.head(skips)
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:

@@ -87,6 +87,12 @@ def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_fiel
     return F.cross_entropy(logits, crops[:, receptive_field + 1 :].long())
 
 
+def autocast(precision: str, device: torch.device):
+    """The context a training step's forward pass runs in: bfloat16 autocast for "bf16" (weights
+    and the cross-entropy stay float32), plain float32 otherwise. Validation never uses it."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     """PCM16 WAV through the standard library (training must not need soundfile)."""
     buffer = io.BytesIO()
@@ -101,6 +107,8 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 class Trainer:
     def __init__(self, config: WaveNetConfig, data: Path, run: Path, settings: TrainSettings,
                  device: str = "auto", resume: bool = False, progress: bool = True):
+        if settings.precision not in PRECISIONS:
+            raise TrainingError(f"unknown precision {settings.precision!r}; use one of {', '.join(PRECISIONS)}")
         self.settings, self.run, self.progress = settings, Path(run), progress
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.rank = int(os.environ.get("RANK", "0"))
@@ -219,8 +227,6 @@ class Trainer:
         s = self.settings
         if not (self.total_steps() or s.time_budget):
             raise TrainingError("give --max-steps, --epochs or --time-budget so the run knows when to stop")
-        if s.precision not in PRECISIONS:
-            raise TrainingError(f"unknown precision {s.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.is_main:
             self._open_writer()
         total = self.total_steps()
@@ -318,7 +324,7 @@ class Trainer:
         return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
 
     def _loss(self, crops: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+        with autocast(self.settings.precision, self.device):
             return next_sample_loss(self.forward_model, crops, self.config.receptive_field)
 
     def _optimise(self, crops: torch.Tensor) -> float:
@@ -371,7 +377,8 @@ class Trainer:
                 "val_bits_per_sample": round(self.best_val / math.log(2), 4) if math.isfinite(self.best_val) else None,
                 "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
                 if self.device.type == "cuda" else "cpu",
-                "batch_size": self.settings.batch_size, "output_length": self.settings.output_length}
+                "batch_size": self.settings.batch_size, "output_length": self.settings.output_length,
+                "precision": self.settings.precision}
 
     def save(self, loss: float, val: float | None) -> None:
         """Write last/ (and best/ when validation improved). Called on every rank: each
