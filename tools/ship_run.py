@@ -27,7 +27,7 @@ def cumulative(before: dict, after: dict, history: str) -> dict:
     total = dict(after)
     for key in ("steps", "samples_seen", "audio_hours_seen", "wall_seconds"):
         total[key] = round((before.get(key) or 0) + (after.get(key) or 0), 4)
-    devices = [d for d in (before.get("device"), after.get("device")) if d]
+    devices = [d for d in (*(before.get("device") or "").split(" + "), after.get("device")) if d]
     total["device"] = " + ".join(dict.fromkeys(devices))
     total["history"] = "; ".join(h for h in (before.get("history"), history) if h)
     return total
