@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from wavenet.model import PRESETS
-from wavenet.train import PRECISIONS
+from wavenet.train import PRECISIONS, process_alive
 
 PROJECT = Path(__file__).resolve().parent.parent
 PROCESS_FILE = "process.json"
@@ -97,12 +97,10 @@ def running_pid(run: Path) -> int | None:
     if pid in _children and _children[pid].poll() is not None:
         return None
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    alive = stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    return pid if alive and b"wavenet" in command and b"train" in command else None
+    return pid if process_alive(pid) and b"wavenet" in command and b"train" in command else None
 
 
 def stop(run: Path) -> None:

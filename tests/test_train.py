@@ -100,7 +100,9 @@ def test_sigterm_stops_a_run_after_its_step_with_a_checkpoint_and_resume_continu
     while "first step took" not in seen and run.poll() is None:
         seen += run.stdout.readline()
     assert "first step took" in seen, seen
-    time.sleep(1.0)
+    second = train_cli(*args, "--max-steps", "10", "--resume")  # the folder is busy: refused, nothing written
+    output = second.communicate(timeout=120)[0]
+    assert second.returncode != 0 and f"in use by training process {run.pid}" in output, output
     run.send_signal(signal.SIGTERM)
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 0, output

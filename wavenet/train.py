@@ -87,6 +87,33 @@ def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_fiel
     return F.cross_entropy(logits, crops[:, receptive_field + 1 :].long())
 
 
+RUN_LOCK = "in_use.pid"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live (not finished, not zombie) process; False where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def claim_run_folder(run: Path) -> None:
+    """One training process per run folder: a second one (say, a restart while the stopped run
+    still writes its last checkpoint) would mix its checkpoints and logs into the first's."""
+    lock = run / RUN_LOCK
+    try:
+        holder = int(lock.read_text())
+    except (OSError, ValueError):
+        holder = None
+    if holder is not None and holder != os.getpid() and process_alive(holder):
+        raise TrainingError(f"{run} is in use by training process {holder}: wait for it to end "
+                            f"(or stop it), or choose another --run")
+    run.mkdir(parents=True, exist_ok=True)
+    lock.write_text(str(os.getpid()))
+
+
 def autocast(precision: str, device: torch.device):
     """The context a training step's forward pass runs in: bfloat16 autocast for "bf16" (weights
     and the cross-entropy stay float32), plain float32 otherwise. Validation never uses it."""
@@ -116,6 +143,8 @@ class Trainer:
         if self.distributed:
             self._init_distributed()
         self.is_main = self.rank == 0
+        if self.is_main:
+            claim_run_folder(self.run)
         self.data_path = Path(data)
         self.train_set = ClipSet.load(self.data_path, "train", self.device)
         self.val_set = ClipSet.load(self.data_path, "val", self.device)
@@ -276,6 +305,8 @@ class Trainer:
         summary["stopped_early"] = stop.is_set()
         if self.writer:
             self.writer.close()
+        if self.is_main:
+            (self.run / RUN_LOCK).unlink(missing_ok=True)
         if self.distributed:
             import torch.distributed as dist
 
