@@ -38,7 +38,7 @@ class TrainingRequest:
     init_from: str  # "" or a checkpoint name
     threads: int
     device: str
-    precision: str = "float32"
+    precision: str = PRECISIONS[0]
 
     def problems(self, runs_dir: Path) -> list[str]:
         found = []

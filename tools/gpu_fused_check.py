@@ -27,6 +27,14 @@ CASES = {  # paper-Medium first: a run cut short by the device's time limit keep
 }
 
 
+def sampling_rate(engine, seconds: float, temperature: float) -> float:
+    """Samples per second of `engine`, sampling 4,000-sample chunks for about `seconds`."""
+    started, done = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        done += engine.sample(4000, temperature).shape[1]
+    return done / (time.perf_counter() - started)
+
+
 def run_case(name: str, widths: dict, half_weights: bool, seconds: float, queue) -> None:
     import numpy as np
     import torch
@@ -53,10 +61,7 @@ def run_case(name: str, widths: dict, half_weights: bool, seconds: float, queue)
     with torch.no_grad():
         full = fused.as_computed(model, layout)(fed)[0].T.cpu().numpy()
     error = float(np.abs(full - logits).max() / max(1.0, np.abs(full).max()))
-    started, done = time.perf_counter(), 0
-    while time.perf_counter() - started < seconds:
-        done += engine.sample(4000, 1.0).shape[1]
-    rate = done / (time.perf_counter() - started)
+    rate = sampling_rate(engine, seconds, 1.0)
     queue.put({"case": name, "layout": str(engine.plan), "sms": kernel.sms, "shared_kib": kernel.shared_bytes // 1024,
                "relative_logit_error": error, "greedy_equals_argmax": bool((samples[0] == logits.argmax(1)).all()),
                "samples_per_s": round(rate), "real_time_factor_16k": round(rate / 16000, 2)})
@@ -83,10 +88,7 @@ def run_sweep(seconds: float, queue) -> None:
         engine = fused.FusedStream(model, weights, 0, kernel, layout)
         engine.start(np.array([128]))
         engine.sample(2000, temperature)
-        started, done = time.perf_counter(), 0
-        while time.perf_counter() - started < seconds:
-            done += engine.sample(4000, temperature).shape[1]
-        rate = done / (time.perf_counter() - started)
+        rate = sampling_rate(engine, seconds, temperature)
         rows.append({"layout": str(layout), "temperature": temperature, "samples_per_s": round(rate),
                      "us_per_sample": round(1e6 / rate, 1)})
         print(json.dumps(rows[-1]), flush=True)

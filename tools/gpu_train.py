@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--compile", default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0])
     parser.add_argument("--init-from", default="")
     parser.add_argument("--texture", choices=("full", "melody"), default="full")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from wavenet.model import PAPER_WIDTHS, PRESETS, WaveNet, WaveNetConfig
 from wavenet.reference import ReferenceWaveNet
-from wavenet.train import autocast, next_sample_loss
+from wavenet.train import PRECISIONS, autocast, next_sample_loss
 
 SHIPPED_WIDTHS = {"residual_channels": 32, "dilation_channels": 32, "skip_channels": 128}
 MEMORY_LIMIT_BYTES = 6e9  # skip a CPU measurement whose activations would not fit comfortably
@@ -66,7 +66,7 @@ def train_rates(config: WaveNetConfig, device: torch.device, seconds: float, out
     optim_ours = torch.optim.Adam(ours.parameters())
     optim_ref = torch.optim.Adam(reference.parameters())
 
-    def step_ours(precision: str = "float32"):
+    def step_ours(precision: str = PRECISIONS[0]):
         optim_ours.zero_grad()
         with autocast(precision, device):
             loss = next_sample_loss(ours, crops, config.receptive_field)

@@ -49,7 +49,7 @@ class TrainSettings:
     sample_seconds: float = 1.0
     seed: int = 0
     compile: str = "auto"  # auto: on CUDA only
-    precision: str = "float32"  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
+    precision: str = PRECISIONS[0]  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
 
