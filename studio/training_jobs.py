@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from wavenet.augment import AUGMENTATIONS
 from wavenet.model import PRESETS
 from wavenet.train import PRECISIONS, process_alive
 
@@ -39,6 +40,7 @@ class TrainingRequest:
     threads: int
     device: str
     precision: str = PRECISIONS[0]
+    augment: str = AUGMENTATIONS[0]
 
     def problems(self, runs_dir: Path) -> list[str]:
         found = []
@@ -56,7 +58,7 @@ class TrainingRequest:
                    "--dilation-channels", str(self.residual_channels), "--skip-channels", str(self.skip_channels),
                    "--time-budget", str(round(self.minutes * 60)), "--device", self.device,
                    "--val-every", "100", "--checkpoint-every", "100", "--sample-seconds", "1",
-                   "--precision", self.precision]
+                   "--precision", self.precision, "--augment", self.augment]
         return command + (["--init-from", self.init_from] if self.init_from else [])
 
 
@@ -147,11 +149,15 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
                                    help="bf16 computes in bfloat16 (weights stay float32): faster on recent GPUs "
                                         "and on CPUs with AVX512-BF16 or AMX; `python -m wavenet bench train` "
                                         "measures it on this machine.")
+        augment = middle.selectbox("Augmentation", AUGMENTATIONS, key="new_run_augment",
+                                   help="recording: half the training crops go through a random room, EQ, "
+                                        "low-pass, noise and level, so the model also knows real recordings "
+                                        "(the corpus renders are dry and noiseless).")
         submitted = st.form_submit_button("▶ Start training", type="primary")
     if not submitted:
         return
     request = TrainingRequest(name.strip(), Path(data), preset, residual, skip, float(minutes), init_from,
-                              int(threads), device, precision)
+                              int(threads), device, precision, augment)
     problems = request.problems(runs_dir)
     for problem in problems:
         st.error(problem)

@@ -105,12 +105,17 @@ def test_impossible_values_devices_and_unwritable_outputs_are_one_line_errors(ch
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_resuming_a_run_keeps_its_precision_unless_told_otherwise(tmp_path):
+def test_resuming_a_run_keeps_its_precision_and_augmentation_unless_told_otherwise(tmp_path):
     from argparse import Namespace
 
-    from wavenet.cli import precision
+    from wavenet.cli import kept_on_resume
 
-    (tmp_path / "run.json").write_text(json.dumps({"settings": {"precision": "bf16"}}))
-    assert precision(Namespace(precision=None, resume=True, run=str(tmp_path))) == "bf16"
-    assert precision(Namespace(precision="float32", resume=True, run=str(tmp_path))) == "float32"
-    assert precision(Namespace(precision=None, resume=False, run=str(tmp_path))) == "float32"
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"precision": "bf16", "augment": "recording"}}))
+    resumed = Namespace(precision=None, augment=None, resume=True, run=str(tmp_path))
+    assert kept_on_resume(resumed, "precision", "float32") == "bf16"
+    assert kept_on_resume(resumed, "augment", "none") == "recording"
+    told = Namespace(precision="float32", augment="none", resume=True, run=str(tmp_path))
+    assert kept_on_resume(told, "precision", "bf16") == "float32" and kept_on_resume(told, "augment", "x") == "none"
+    fresh = Namespace(precision=None, augment=None, resume=False, run=str(tmp_path))
+    assert kept_on_resume(fresh, "precision", "float32") == "float32"
+    assert kept_on_resume(fresh, "augment", "none") == "none"

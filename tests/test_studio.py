@@ -110,6 +110,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     at.select_slider(key="new_run_residual").set_value(4)
     at.select_slider(key="new_run_skip").set_value(8)
     at.selectbox(key="new_run_precision").set_value("bf16")
+    assert at.selectbox(key="new_run_augment").options == ["none", "recording"]  # 1-s clips: no room for a room
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert not at.exception, at.exception
     run = tmp_path / "runs" / "mine"
@@ -126,6 +127,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert running_pid(run) is None
     assert (run / "last" / "model.safetensors").exists()  # stopped with a checkpoint, resumable
     assert json.loads((run / "run.json").read_text())["settings"]["precision"] == "bf16"
+    assert json.loads((run / "run.json").read_text())["settings"]["augment"] == "none"
     at.run()
     assert any("not running now" in c.value for c in at.caption)
     assert [m.value for m in at.metric if m.label == "State"] == ["⏸ not running"]

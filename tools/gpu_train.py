@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from wavenet.augment import AUGMENTATIONS  # noqa: E402
 from wavenet.corpus import render_dataset  # noqa: E402
 from wavenet.model import WaveNetConfig  # noqa: E402
 from wavenet.train import PRECISIONS, Trainer, TrainSettings  # noqa: E402
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--compile", default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0])
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default=AUGMENTATIONS[0])
     parser.add_argument("--init-from", default="")
     parser.add_argument("--texture", choices=("full", "melody"), default="full")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -99,6 +101,7 @@ def main() -> None:
     settings = TrainSettings(batch_size=args.batch_size, output_length=args.output_length, lr=args.lr,
                              time_budget=args.budget, val_every=500, checkpoint_every=args.checkpoint_every,
                              sample_seconds=0.0, compile=args.compile, precision=args.precision,
+                             augment=args.augment,
                              init_from=args.init_from)
     trainer = ExportingTrainer(config, work / "data", work / "run", settings, progress=False)
     trainer.out = Path(args.out)

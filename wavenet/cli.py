@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wavenet.checkpoint import DEFAULT_CHECKPOINT
 from wavenet.model import PAPER_WIDTHS, PRESETS
+from wavenet.augment import AUGMENTATIONS
 from wavenet.train import PRECISIONS
 
 
@@ -87,14 +88,15 @@ def cmd_corpus(args) -> None:
     print(json.dumps(summary, indent=1))
 
 
-def precision(args) -> str:
-    """--precision, or on --resume the run's own (a bf16 run stays bf16 unless told otherwise)."""
-    if args.precision:
-        return args.precision
+def kept_on_resume(args, name: str, default: str) -> str:
+    """A setting given on the command line, or on --resume the run's own (a bf16 run stays bf16)."""
+    given = getattr(args, name)
+    if given:
+        return given
     record = Path(args.run) / "run.json"
     if args.resume and record.exists():
-        return json.loads(record.read_text())["settings"].get("precision", PRECISIONS[0])
-    return PRECISIONS[0]
+        return json.loads(record.read_text())["settings"].get(name, default)
+    return default
 
 
 def cmd_train(args) -> None:
@@ -106,7 +108,9 @@ def cmd_train(args) -> None:
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
                              checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
-                             seed=args.seed, compile=args.compile, precision=precision(args),
+                             seed=args.seed, compile=args.compile,
+                             precision=kept_on_resume(args, "precision", PRECISIONS[0]),
+                             augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
                              init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
@@ -226,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: bfloat16 autocast for the forward and backward pass (faster where the hardware "
                         "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train). "
                         "Default float32; --resume keeps the run's own")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default=None,
+                   help="recording: run half the training crops through a random recording chain (room, EQ, "
+                        "low-pass, noise, level) so the model also knows real recordings, not only dry renders. "
+                        "Default none; --resume keeps the run's own")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)

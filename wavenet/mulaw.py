@@ -1,25 +1,41 @@
 """μ-law companding for 256 classes (paper eq. 6–7).
 
 Class indices run 0..255; they equal librosa's quantized codes (-128..127) plus 128.
+One implementation on tensors (so training-time augmentation runs on the training device);
+the numpy functions wrap it.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
 
 MU = 255
 CLASSES = MU + 1
 
 
+def encode_tensor(audio: torch.Tensor) -> torch.Tensor:
+    """Float audio in [-1, 1] -> uint8 class indices (0..255), same device."""
+    x = audio.to(torch.float64).clamp(-1.0, 1.0)
+    compressed = torch.sign(x) * torch.log1p(MU * x.abs()) / math.log1p(MU)
+    # Uniform quantization of the companded value (eq. 6) on 256 evenly spaced edges:
+    # class i holds edges[i-1] < value <= edges[i].
+    edges = torch.linspace(-1.0, 1.0, CLASSES, dtype=torch.float64, device=x.device)
+    return torch.bucketize(compressed, edges).to(torch.uint8)
+
+
+def decode_tensor(indices: torch.Tensor) -> torch.Tensor:
+    """Class indices (0..255) -> float32 audio in [-1, 1] (eq. 7), same device."""
+    centred = (indices.to(torch.float64) - CLASSES // 2) * 2.0 / CLASSES
+    return (torch.sign(centred) * torch.expm1(centred.abs() * math.log1p(MU)) / MU).to(torch.float32)
+
+
 def encode(audio: np.ndarray) -> np.ndarray:
     """Float audio in [-1, 1] -> uint8 class indices (0..255)."""
-    x = np.clip(np.asarray(audio, dtype=np.float64), -1.0, 1.0)
-    compressed = np.sign(x) * np.log1p(MU * np.abs(x)) / np.log1p(MU)
-    # Uniform quantization of the companded value (eq. 6) on 256 evenly spaced edges.
-    edges = np.linspace(-1.0, 1.0, num=CLASSES)
-    return np.digitize(compressed, edges, right=True).astype(np.uint8)
+    return encode_tensor(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float64))).numpy()
 
 
 def decode(indices: np.ndarray) -> np.ndarray:
     """uint8/int class indices (0..255) -> float32 audio in [-1, 1] (eq. 7)."""
-    centred = (np.asarray(indices, dtype=np.float64) - CLASSES // 2) * 2.0 / CLASSES
-    return (np.sign(centred) * np.expm1(np.abs(centred) * np.log1p(MU)) / MU).astype(np.float32)
+    return decode_tensor(torch.from_numpy(np.ascontiguousarray(indices))).numpy()

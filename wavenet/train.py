@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from wavenet.audio import to_pcm16
+from wavenet.augment import AUGMENTATIONS, RecordingChain
 from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
 from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
@@ -50,6 +51,7 @@ class TrainSettings:
     seed: int = 0
     compile: str = "auto"  # auto: on CUDA only
     precision: str = PRECISIONS[0]  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
+    augment: str = AUGMENTATIONS[0]  # recording: random room, EQ, noise and level on some training crops
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
 
@@ -136,6 +138,8 @@ class Trainer:
                  device: str = "auto", resume: bool = False, progress: bool = True):
         if settings.precision not in PRECISIONS:
             raise TrainingError(f"unknown precision {settings.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if settings.augment not in AUGMENTATIONS:
+            raise TrainingError(f"unknown augmentation {settings.augment!r}; use one of {', '.join(AUGMENTATIONS)}")
         self.settings, self.run, self.progress = settings, Path(run), progress
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.rank = int(os.environ.get("RANK", "0"))
@@ -168,11 +172,14 @@ class Trainer:
             raise DataError(f"the model is for {config.sample_rate} Hz but {data} is {self.train_set.sample_rate} Hz")
         self.config, self.model = config, model.train()
         self.crop_length = config.receptive_field + settings.output_length + 1
+        self.augmentation = RecordingChain(config.sample_rate) if settings.augment == "recording" else None
+        room_head = self.augmentation.head if self.augmentation else 0
         clip_samples = self.train_set.clips.shape[1]
-        if self.crop_length > clip_samples:
-            raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + output "
-                            f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
-                            "prepare longer clips or lower --output-length")
+        if self.crop_length + room_head > clip_samples:
+            ringing = f" + {room_head} for the augmentation's room to ring in" if room_head else ""
+            raise DataError(f"crops of {self.crop_length + room_head} samples (receptive field {config.receptive_field}"
+                            f" + output {settings.output_length} + 1{ringing}) do not fit in the {clip_samples}-sample "
+                            f"clips of {data}; prepare longer clips or lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
         self.bad_steps = 0
@@ -271,8 +278,7 @@ class Trainer:
             lr = learning_rate(s, self.step, self.progress_fraction())
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            crops = self.train_set.random_crops(s.batch_size, self.crop_length, self.generator)
-            loss = self._optimise(crops)
+            loss = self._optimise(self._training_crops())
             self.step += 1
             batch_samples = s.batch_size * s.output_length * world
             self.samples_seen += batch_samples
@@ -354,6 +360,14 @@ class Trainer:
             remaining.append(s.time_budget - self.elapsed)
         return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
 
+    def _training_crops(self) -> torch.Tensor:
+        """The next batch of μ-law crops, run through random recording chains when augmenting."""
+        if self.augmentation is None:
+            return self.train_set.random_crops(self.settings.batch_size, self.crop_length, self.generator)
+        longer = self.train_set.random_crops(self.settings.batch_size, self.crop_length + self.augmentation.head,
+                                             self.generator)
+        return self.augmentation.apply(longer, self.generator)
+
     def _loss(self, crops: torch.Tensor) -> torch.Tensor:
         with autocast(self.settings.precision, self.device):
             return next_sample_loss(self.forward_model, crops, self.config.receptive_field)
@@ -409,7 +423,7 @@ class Trainer:
                 "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
                 if self.device.type == "cuda" else "cpu",
                 "batch_size": self.settings.batch_size, "output_length": self.settings.output_length,
-                "precision": self.settings.precision}
+                "precision": self.settings.precision, "augment": self.settings.augment}
 
     def save(self, loss: float, val: float | None) -> None:
         """Write last/ (and best/ when validation improved). Called on every rank: each
