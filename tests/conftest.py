@@ -42,3 +42,35 @@ def piano_clip() -> Path:
 def tone(seconds: float, rate: int = 16000, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq * t) * np.exp(-t)).astype(np.float32)
+
+
+def synthetic_bank(path, rate=16000):
+    """A tiny stand-in for the Salamander bank: decaying harmonic tones at 4 pitches × 2 velocities."""
+    pitches, layers = np.array([36, 48, 60, 72]), np.array([4, 12])
+    clips = []
+    for pitch in pitches:
+        for layer in layers:
+            t = np.arange(rate) / rate
+            f = 440 * 2 ** ((pitch - 69) / 12)
+            tone = sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)) * np.exp(-3 * t) * layer / 16
+            clips.append(np.round(tone / 2 * 32767).astype(np.int16))
+    np.savez_compressed(path, pitches=pitches, layers=layers, lengths=np.array([len(c) for c in clips]),
+                        data=np.concatenate(clips), sample_rate=rate)
+
+
+@pytest.fixture(scope="session")
+def score_cache(tmp_path_factory):
+    """A note pack of two Bach chorales and a synthetic sample bank: the corpus inputs, in seconds."""
+    from music21 import corpus as m21
+
+    from wavenet.corpus import build_note_pack, export_midi
+
+    root = tmp_path_factory.mktemp("cache")
+    (root / "midi").mkdir()
+    chorales = sorted(str(p) for p in m21.getComposer("bach") if "bwv26" in str(p))[:1]
+    chorales += sorted(str(p) for p in m21.getComposer("bach") if "bwv3" in str(p))[:1]
+    for path in chorales:
+        assert export_midi(("bach", path, str(root / "midi")))[1] is None
+    build_note_pack(root / "midi", root / "notes.npz")
+    synthetic_bank(root / "bank16k.npz")
+    return root

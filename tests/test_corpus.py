@@ -2,42 +2,15 @@ import json
 
 import numpy as np
 import pytest
-from music21 import corpus as m21
 
-from wavenet.corpus import (NotePack, PianoSampler, build_corpus, build_note_pack, export_midi, note_number, perform,
-                            render_dataset, skyline)
+from wavenet.corpus import NotePack, PianoSampler, build_corpus, note_number, perform, render_dataset, skyline
 from wavenet.data import prepare
 
 
-def synthetic_bank(path, rate=16000):
-    """A tiny stand-in for the Salamander bank: decaying harmonic tones at 4 pitches × 2 velocities."""
-    pitches, layers = np.array([36, 48, 60, 72]), np.array([4, 12])
-    clips = []
-    for pitch in pitches:
-        for layer in layers:
-            t = np.arange(rate) / rate
-            f = 440 * 2 ** ((pitch - 69) / 12)
-            tone = sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)) * np.exp(-3 * t) * layer / 16
-            clips.append(np.round(tone / 2 * 32767).astype(np.int16))
-    np.savez_compressed(path, pitches=pitches, layers=layers, lengths=np.array([len(c) for c in clips]),
-                        data=np.concatenate(clips), sample_rate=rate)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cache")
-    (root / "midi").mkdir()
-    chorales = sorted(str(p) for p in m21.getComposer("bach") if "bwv26" in str(p))[:1]
-    chorales += sorted(str(p) for p in m21.getComposer("bach") if "bwv3" in str(p))[:1]
-    for path in chorales:
-        assert export_midi(("bach", path, str(root / "midi")))[1] is None
-    build_note_pack(root / "midi", root / "notes.npz")
-    synthetic_bank(root / "bank16k.npz")
-    return root
-
-
-def test_scores_export_to_midi_notes_with_every_part_on_the_piano(cache):
-    pack = NotePack.load(cache / "notes.npz")
+def test_scores_export_to_midi_notes_with_every_part_on_the_piano(score_cache):
+    pack = NotePack.load(score_cache / "notes.npz")
     assert len(pack.names) == 2
     notes = pack.piece(0)
     assert notes.shape[1] == 4 and len(notes) > 50
@@ -45,8 +18,8 @@ def test_scores_export_to_midi_notes_with_every_part_on_the_piano(cache):
     assert note_number("A0") == 21 and note_number("C8") == 108 and note_number("D#4") == 63
 
 
-def test_a_performance_varies_pitch_tempo_dynamics_timing_and_pedal_but_keeps_the_music(cache):
-    notes = NotePack.load(cache / "notes.npz").piece(0)
+def test_a_performance_varies_pitch_tempo_dynamics_timing_and_pedal_but_keeps_the_music(score_cache):
+    notes = NotePack.load(score_cache / "notes.npz").piece(0)
     performed, settings = perform(notes, np.random.default_rng(0))
     assert len(performed) == len(notes)
     assert -3 <= settings["transpose"] <= 3 and 0.9 <= settings["tempo"] <= 1.1
@@ -55,8 +28,8 @@ def test_a_performance_varies_pitch_tempo_dynamics_timing_and_pedal_but_keeps_th
     assert np.array_equal(performed, again)
 
 
-def test_the_sampler_renders_notes_where_they_are_played(cache):
-    sampler = PianoSampler(cache / "bank16k.npz")
+def test_the_sampler_renders_notes_where_they_are_played(score_cache):
+    sampler = PianoSampler(score_cache / "bank16k.npz")
     notes = np.array([[0.5, 1.0, 60, 100], [1.5, 2.0, 62, 40]], dtype=np.float32)
     audio = sampler.render(notes)
     assert audio.dtype == np.float32
@@ -65,8 +38,8 @@ def test_the_sampler_renders_notes_where_they_are_played(cache):
     assert loud > soft > 0
 
 
-def test_corpus_renders_flac_files_with_provenance_and_resumes(cache, tmp_path):
-    summary = build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=cache,
+def test_corpus_renders_flac_files_with_provenance_and_resumes(score_cache, tmp_path):
+    summary = build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=score_cache,
                            progress=False)
     manifest = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
     assert summary["files"] == len(manifest["files"]) >= 2
@@ -75,7 +48,7 @@ def test_corpus_renders_flac_files_with_provenance_and_resumes(cache, tmp_path):
     assert {"piece", "transpose", "tempo", "pedal", "seconds"} <= set(entry)
     files = sorted((tmp_path / "corpus" / "audio").glob("*.flac"))
     stamps = [f.stat().st_mtime_ns for f in files]
-    build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=cache, progress=False)
+    build_corpus(tmp_path / "corpus", hours=0.05, sample_rate=16000, workers=1, seed=0, cache=score_cache, progress=False)
     assert [f.stat().st_mtime_ns for f in files] == stamps
     prepared = prepare(tmp_path / "corpus", tmp_path / "prepared", 16000, 1.0, 0.5, progress=False)
     by_piece = {}
@@ -84,26 +57,26 @@ def test_corpus_renders_flac_files_with_provenance_and_resumes(cache, tmp_path):
     assert all(len(splits) == 1 for splits in by_piece.values())
 
 
-def test_render_dataset_writes_a_training_set_directly(cache, tmp_path):
-    manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
+def test_render_dataset_writes_a_training_set_directly(score_cache, tmp_path):
+    manifest = render_dataset(score_cache / "notes.npz", score_cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
                               seed=1, clip_seconds=1.0, val_fraction=0.5, progress=False)
     assert manifest["train_clips"] > 0 and manifest["val_clips"] > 0
 
 
-def test_a_training_set_can_leave_an_evaluation_sets_scores_out(cache, tmp_path):
-    names = set(NotePack.load(cache / "notes.npz").names)
+def test_a_training_set_can_leave_an_evaluation_sets_scores_out(score_cache, tmp_path):
+    names = set(NotePack.load(score_cache / "notes.npz").names)
     left_out = sorted(names)[:1]
-    manifest = render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
+    manifest = render_dataset(score_cache / "notes.npz", score_cache / "bank16k.npz", tmp_path / "data", hours=0.05, workers=1,
                               seed=1, clip_seconds=1.0, progress=False, exclude_scores=frozenset(left_out))
     rendered = {source["group"] for source in manifest["sources"].values()}
     assert rendered == names - set(left_out) and "without 1 held-out scores" in manifest["description"]
     with pytest.raises(ValueError, match="not in the note pack"):
-        render_dataset(cache / "notes.npz", cache / "bank16k.npz", tmp_path / "other", hours=0.05, workers=1,
+        render_dataset(score_cache / "notes.npz", score_cache / "bank16k.npz", tmp_path / "other", hours=0.05, workers=1,
                        seed=1, progress=False, exclude_scores=frozenset({"no such score"}))
 
 
-def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(cache):
-    chorale = NotePack.load(cache / "notes.npz").piece(0)  # four voices
+def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(score_cache):
+    chorale = NotePack.load(score_cache / "notes.npz").piece(0)  # four voices
     line = skyline(chorale)
     assert 0 < len(line) < len(chorale) / 2
     assert (line[1:, 0] >= line[:-1, 1] - 1e-6).all()  # never two notes at once
@@ -114,8 +87,8 @@ def test_the_melody_texture_keeps_one_line_the_top_voice_without_overlaps(cache)
             assert pitch <= kept[2]
 
 
-def test_a_melody_corpus_records_its_texture_and_uses_no_pedal(cache, tmp_path):
-    build_corpus(tmp_path / "corpus", hours=0.02, sample_rate=16000, workers=1, seed=0, cache=cache, progress=False,
+def test_a_melody_corpus_records_its_texture_and_uses_no_pedal(score_cache, tmp_path):
+    build_corpus(tmp_path / "corpus", hours=0.02, sample_rate=16000, workers=1, seed=0, cache=score_cache, progress=False,
                  texture="melody")
     manifest = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
     assert manifest["texture"] == "melody"
