@@ -110,7 +110,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     at.select_slider(key="new_run_residual").set_value(4)
     at.select_slider(key="new_run_skip").set_value(8)
     at.selectbox(key="new_run_precision").set_value("bf16")
-    assert at.selectbox(key="new_run_augment").options == ["none", "recording"]  # 1-s clips: no room for a room
+    assert at.selectbox(key="new_run_augment").options == ["none", "recording"]
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert not at.exception, at.exception
     run = tmp_path / "runs" / "mine"

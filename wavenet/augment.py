@@ -2,22 +2,24 @@
 
 Every corpus clip is a dry, noiseless render from piano samples, while what users continue is
 a real recording: a room, a microphone's colour, a band limit, hiss, another level. A model
-that never heard those scores real recordings worse than renders (session 3: 3.68 against
-2.46 bits/sample) and drifts when continuing them. So, per training crop and with a given
-probability, this draws a random recording chain and runs the crop through it:
+trained only on renders scores real recordings worse than renders (session 3: 3.68 against
+2.46 bits/sample), and faint noise alone costs it several bits per sample. So, per training
+crop and with a given probability, this draws a random recording chain and runs the crop
+through it:
 
-- an equaliser: a smooth random curve (±6 dB at five log-spaced anchors), sometimes with a
-  low-pass roll-off (cut-off 3.5–7.5 kHz, 12–36 dB/octave), as old recordings have;
+- an equaliser: a smooth random curve (±6 dB at anchors from 60 Hz to 6 kHz), sometimes with a
+  low-pass roll-off (cut-off 44–94 % of Nyquist, 12–36 dB/octave), as old recordings have;
+  minimum-phase, so like an analogue filter it never reacts before the sound;
 - a room: an exponentially decaying noise tail (RT60 0.2–1.0 s, 5–30 ms pre-delay, 0–15 dB
   direct-to-reverberant ratio) behind the direct sound;
 - noise: white to pink, 45–70 dB below full scale;
-- a level change of ±6 dB, kept below clipping.
+- a level change of ±6 dB on all of it (so the noise ends 39–76 dB down), kept below clipping.
 
-Reverberation needs the audio before the crop: the trainer draws `head` extra samples in
-front of each crop, and `apply` drops them after the room has rung in.
-All randomness comes from the trainer's generator, so a resumed run draws what it would have: the
-per-crop settings directly, the bulk noise from a generator on the crops' device seeded by it (so
-on a GPU the work stays there).
+The whole chain is causal. Reverberation needs the audio before the crop: the trainer passes
+`head` samples of history in front of each crop (silence before a clip's start), and the
+chain drops them after the room has rung in.
+Per-crop settings come from the trainer's generator, the bulk noise from a generator on the
+crops' device seeded by it, so a resumed run on the same kind of device draws what it would have.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ AUGMENTATIONS = ("none", "recording")
 EQ_ANCHORS_HZ = (60.0, 250.0, 1000.0, 3000.0, 6000.0)
 EQ_RANGE_DB = 6.0
 LOWPASS_PROBABILITY = 0.5
-LOWPASS_CUTOFF_HZ = (3500.0, 7500.0)
+LOWPASS_CUTOFF_NYQUIST = (0.44, 0.94)  # 3.5–7.5 kHz at 16 kHz
 LOWPASS_SLOPE_DB_PER_OCTAVE = (12.0, 36.0)
 ROOM_PROBABILITY = 0.7
 RT60_SECONDS = (0.2, 1.0)
@@ -60,36 +62,38 @@ class RecordingChain:
         self.head = int(RT60_SECONDS[1] * sample_rate)  # the longest room response, in samples
 
     def apply(self, crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """μ-law crops uint8 [batch, head + length] -> uint8 [batch, length], some through a chain."""
-        batch, width = crops.shape
-        chosen = (torch.rand(batch, generator=generator) < self.probability).to(crops.device)
+        """μ-law crops uint8 [batch, head + length] -> uint8 [batch, length]: each, with the
+        chain's probability, through a random recording chain; the others as they were."""
+        chosen = (torch.rand(crops.shape[0], generator=generator) < self.probability).to(crops.device)
         out = crops[:, self.head:].clone()
-        count = int(chosen.sum())
-        if count == 0:
-            return out
-        device = crops.device
+        if chosen.any():
+            out[chosen] = mulaw.encode_tensor(self.record(mulaw.decode_tensor(crops[chosen]), generator))
+        return out
+
+    def record(self, audio: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Float audio [count, head + length] -> [count, length], each row through its own random
+        chain; the first `head` samples only ring the room in."""
+        count, width = audio.shape
+        device = audio.device
         bulk = torch.Generator(device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-        size = 1 << math.ceil(math.log2(width + self.head))
+        size = 1 << math.ceil(math.log2(width + self.head))  # room for the linear convolution
         response = self._equaliser(count, size, generator, device) * self._room(count, size, generator, bulk, device)
-        audio = mulaw.decode_tensor(crops[chosen])
         shaped = torch.fft.irfft(torch.fft.rfft(audio, size) * response, size)[:, self.head:width]
         shaped = shaped + self._noise(count, width - self.head, generator, bulk, device)
         shaped = shaped * (10 ** (_uniform(count, (-GAIN_DB, GAIN_DB), generator) / 20)).to(device)[:, None]
         peak = shaped.abs().amax(dim=1, keepdim=True)
-        shaped = torch.where(peak > PEAK_LIMIT, shaped * PEAK_LIMIT / peak, shaped)
-        out[chosen] = mulaw.encode_tensor(shaped)
-        return out
+        return torch.where(peak > PEAK_LIMIT, shaped * PEAK_LIMIT / peak, shaped)
 
     def _frequencies(self, size: int, device: torch.device) -> torch.Tensor:
         return torch.fft.rfftfreq(size, d=1.0 / self.sample_rate, device=device)
 
     def _equaliser(self, count: int, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        """Gains [count, bins]: a random curve through log-spaced anchors, some with a low-pass."""
+        """Minimum-phase responses [count, bins]: a random curve through the anchors, some with a low-pass."""
         nyquist = self.sample_rate / 2
         anchors = torch.log2(torch.tensor([f for f in EQ_ANCHORS_HZ if f < nyquist], device=device))
         anchor_db = _uniform(count * len(anchors), (-EQ_RANGE_DB, EQ_RANGE_DB), generator).view(count, -1).to(device)
         lowpass = (torch.rand(count, generator=generator) < LOWPASS_PROBABILITY).to(device)
-        cutoff = _uniform(count, LOWPASS_CUTOFF_HZ, generator).clamp(max=0.95 * nyquist).to(device)
+        cutoff = (_uniform(count, LOWPASS_CUTOFF_NYQUIST, generator) * nyquist).to(device)
         slope = _uniform(count, LOWPASS_SLOPE_DB_PER_OCTAVE, generator).to(device)
         frequencies = self._frequencies(size, device)
         # Piecewise-linear in octaves between anchors, flat beyond the outer ones.
@@ -100,7 +104,11 @@ class RecordingChain:
         gain_db = anchor_db[:, position - 1] * (1 - weight) + anchor_db[:, position] * weight
         above = torch.log2(frequencies[None, :] / cutoff[:, None]).clamp(min=0)
         gain_db = gain_db - torch.where(lowpass[:, None], slope[:, None] * above, torch.zeros_like(above))
-        return 10 ** (gain_db / 20)
+        # Minimum phase from the magnitude alone: fold the real cepstrum of log|H| onto positive quefrencies.
+        cepstrum = torch.fft.irfft(gain_db * (math.log(10) / 20), size)
+        fold = torch.zeros(size, device=device)
+        fold[0], fold[1 : size // 2], fold[size // 2] = 1.0, 2.0, 1.0
+        return torch.exp(torch.fft.rfft(cepstrum * fold, size))
 
     def _room(self, count: int, size: int, generator: torch.Generator, bulk: torch.Generator,
               device: torch.device) -> torch.Tensor:

@@ -215,14 +215,19 @@ class ClipSet:
     def hours(self) -> float:
         return self.clips.numel() / self.sample_rate / 3600
 
-    def random_crops(self, batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
-        """`batch` random windows of `length` samples: uint8 [batch, length], drawn with `generator`."""
+    def random_crops(self, batch: int, length: int, generator: torch.Generator, history: int = 0) -> torch.Tensor:
+        """`batch` random windows of `length` samples, drawn with `generator`: uint8 [batch, history + length].
+
+        `history` more samples come before each window (silence before a clip's start); they do
+        not change which windows are drawn.
+        """
         count, width = self.clips.shape
         if length > width:
             raise DataError(f"crops of {length} samples do not fit in clips of {width}; prepare longer clips "
                             "or train with a shorter --output-length")
         rows = torch.randint(0, count, (batch,), generator=generator)
         starts = torch.randint(0, width - length + 1, (batch,), generator=generator)
-        index = starts[:, None] + torch.arange(length)[None, :]
+        index = starts[:, None] - history + torch.arange(history + length)[None, :]
         device = self.clips.device
-        return self.clips[rows.to(device)[:, None], index.to(device)]
+        crops = self.clips[rows.to(device)[:, None], index.clamp(min=0).to(device)]
+        return torch.where(index.to(device) >= 0, crops, torch.full_like(crops, mulaw.SILENCE))

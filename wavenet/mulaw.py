@@ -13,10 +13,11 @@ import torch
 
 MU = 255
 CLASSES = MU + 1
+SILENCE = CLASSES // 2  # the class of 0.0
 
 
 def encode_tensor(audio: torch.Tensor) -> torch.Tensor:
-    """Float audio in [-1, 1] -> uint8 class indices (0..255), same device."""
+    """Float audio in [-1, 1] -> uint8 class indices (0..255), same device and shape."""
     x = audio.to(torch.float64).clamp(-1.0, 1.0)
     compressed = torch.sign(x) * torch.log1p(MU * x.abs()) / math.log1p(MU)
     # Uniform quantization of the companded value (eq. 6) on 256 evenly spaced edges:
@@ -26,16 +27,18 @@ def encode_tensor(audio: torch.Tensor) -> torch.Tensor:
 
 
 def decode_tensor(indices: torch.Tensor) -> torch.Tensor:
-    """Class indices (0..255) -> float32 audio in [-1, 1] (eq. 7), same device."""
-    centred = (indices.to(torch.float64) - CLASSES // 2) * 2.0 / CLASSES
+    """Class indices (0..255) -> float32 audio in [-1, 0.957] (eq. 7, as librosa), same device and shape."""
+    centred = (indices.to(torch.float64) - SILENCE) * 2.0 / CLASSES
     return (torch.sign(centred) * torch.expm1(centred.abs() * math.log1p(MU)) / MU).to(torch.float32)
 
 
 def encode(audio: np.ndarray) -> np.ndarray:
     """Float audio in [-1, 1] -> uint8 class indices (0..255)."""
-    return encode_tensor(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float64))).numpy()
+    audio = np.asarray(audio, dtype=np.float64)
+    return encode_tensor(torch.from_numpy(np.ascontiguousarray(audio))).numpy().reshape(audio.shape)
 
 
 def decode(indices: np.ndarray) -> np.ndarray:
-    """uint8/int class indices (0..255) -> float32 audio in [-1, 1] (eq. 7)."""
-    return decode_tensor(torch.from_numpy(np.ascontiguousarray(indices))).numpy()
+    """uint8/int class indices (0..255) -> float32 audio in [-1, 0.957] (eq. 7)."""
+    indices = np.asarray(indices)
+    return decode_tensor(torch.from_numpy(np.ascontiguousarray(indices))).numpy().reshape(indices.shape)

@@ -173,13 +173,11 @@ class Trainer:
         self.config, self.model = config, model.train()
         self.crop_length = config.receptive_field + settings.output_length + 1
         self.augmentation = RecordingChain(config.sample_rate) if settings.augment == "recording" else None
-        room_head = self.augmentation.head if self.augmentation else 0
         clip_samples = self.train_set.clips.shape[1]
-        if self.crop_length + room_head > clip_samples:
-            ringing = f" + {room_head} for the augmentation's room to ring in" if room_head else ""
-            raise DataError(f"crops of {self.crop_length + room_head} samples (receptive field {config.receptive_field}"
-                            f" + output {settings.output_length} + 1{ringing}) do not fit in the {clip_samples}-sample "
-                            f"clips of {data}; prepare longer clips or lower --output-length")
+        if self.crop_length > clip_samples:
+            raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + output "
+                            f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
+                            "prepare longer clips or lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
         self.bad_steps = 0
@@ -364,9 +362,9 @@ class Trainer:
         """The next batch of μ-law crops, run through random recording chains when augmenting."""
         if self.augmentation is None:
             return self.train_set.random_crops(self.settings.batch_size, self.crop_length, self.generator)
-        longer = self.train_set.random_crops(self.settings.batch_size, self.crop_length + self.augmentation.head,
-                                             self.generator)
-        return self.augmentation.apply(longer, self.generator)
+        crops = self.train_set.random_crops(self.settings.batch_size, self.crop_length, self.generator,
+                                            history=self.augmentation.head)
+        return self.augmentation.apply(crops, self.generator)
 
     def _loss(self, crops: torch.Tensor) -> torch.Tensor:
         with autocast(self.settings.precision, self.device):
