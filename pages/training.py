@@ -21,6 +21,7 @@ if not runs:
     st.info("No training runs yet: start one above, or with `python -m wavenet train --data … --run runs/NAME`.")
     st.stop()
 run = runs[[r.name for r in runs].index(st.selectbox("Run", [r.name for r in runs], key="training_run"))]
+st.caption(run.description())
 
 
 @st.fragment(run_every=5.0 if run.active else None)

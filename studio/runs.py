@@ -69,6 +69,37 @@ class RunFolder:
         run_file = self.path / "run.json"
         return json.loads(run_file.read_text()).get("settings", {}) if run_file.exists() else {}
 
+    def description(self) -> str:
+        """How it was set up, in one line: a run's model and settings, or a shipped checkpoint's totals."""
+        run_file, config_file = self.path / "run.json", self.path / "config.json"
+        if run_file.exists():
+            record = json.loads(run_file.read_text())
+            settings = record.get("settings", {})
+            parts = [architecture(record.get("model", {})),
+                     f"batch {settings.get('batch_size')} × {settings.get('output_length', 0):,}",
+                     f"lr {settings.get('lr', 0):g}", settings.get("precision", "float32")]
+            if settings.get("augment", "none") != "none":
+                parts.append(f"{settings['augment']} augmentation")
+            if settings.get("init_from"):
+                parts.append(f"from {settings['init_from']}")
+            parts.append(f"data {record.get('data', '?')}")
+            return " · ".join(parts)
+        if config_file.exists():
+            record = json.loads(config_file.read_text())
+            training = record.get("training", {})
+            return " · ".join([architecture(record.get("model", {})), f"{training.get('steps', 0):,} steps",
+                               f"{training.get('samples_seen', 0):.3g} samples",
+                               f"on {training.get('device', '?')}"])
+        return ""
+
+
+def architecture(model: dict) -> str:
+    """'10×5, residual 32, skip 128, 16 kHz' from a config's model section."""
+    if not model:
+        return "model unknown"
+    return (f"{model.get('layers')}×{model.get('stacks')}, residual {model.get('residual_channels')}, "
+            f"skip {model.get('skip_channels')}, {model.get('sample_rate', 0) / 1000:g} kHz")
+
 
 def find_runs(runs_dir: Path = Path("runs"), checkpoints_dir: Path = Path("checkpoints")) -> list[RunFolder]:
     """Local runs (runs/*, also those just started) first, then the shipped checkpoints' training logs."""

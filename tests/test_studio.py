@@ -89,6 +89,7 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert not at.exception
     assert any(m.label == "Step" for m in at.metric)
     assert at.session_state["training_run"].endswith("(shipped)") or at.selectbox(key="training_run").value
+    assert any(", residual " in c.value and " kHz · " in c.value for c in at.caption)  # how it was set up
     at.radio(key="training_x").set_value("hours of audio seen").run()
     assert not at.exception and len(at.get("plotly_chart")) == 3
 
@@ -119,6 +120,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     while "first step took" not in (tmp_path / "runs" / "mine.log").read_text() and time.time() < deadline:
         time.sleep(0.5)
     at.run()
+    assert any(c.value.startswith("10×5, residual 4, skip 8") and "bf16" in c.value for c in at.caption)
     at.button(key="training_stop").click().run()
     assert not at.exception, at.exception
     deadline = time.time() + 120
