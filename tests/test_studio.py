@@ -1,5 +1,7 @@
 """The studio's pages driven by Streamlit's AppTest, on the shipped default checkpoint."""
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -16,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def in_project_root(monkeypatch):
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture
+def runs_cleaned_up(tmp_path):
+    """A test that fails half-way must not leave its background training running."""
+    yield tmp_path
+    from studio.training_jobs import running_pid
+
+    for run in (tmp_path / "runs").glob("*"):
+        if (pid := running_pid(run)) is not None:
+            os.kill(pid, signal.SIGKILL)
 
 
 def page(name: str) -> AppTest:
@@ -94,10 +107,11 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert not at.exception and len(at.get("plotly_chart")) == 3
 
 
-def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(tmp_path, monkeypatch):
+def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(runs_cleaned_up, monkeypatch):
     from studio.training_jobs import running_pid
     from wavenet.data import prepare
 
+    tmp_path = runs_cleaned_up
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "clip.wav").write_bytes((ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav").read_bytes())
     prepare(tmp_path / "src", tmp_path / "data" / "tiny", 16000, 1.0, 0.2, progress=False)
