@@ -17,21 +17,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tools.make_card import REAL_CLIP  # noqa: E402
+from tools.make_card import REAL_CLIP, validation_rows  # noqa: E402
 from wavenet import mulaw  # noqa: E402
 from wavenet.analysis import bits_per_sample  # noqa: E402
 from wavenet.audio import load_audio  # noqa: E402
 from wavenet.augment import RecordingChain  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
-from wavenet.data import ClipSet  # noqa: E402
 
 
 def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """`seconds` of each clip, clean and through a recording chain (after the chain's run-up)."""
-    data = ClipSet.load(folder, "val")
-    chain = RecordingChain(data.sample_rate, probability=1.0)
-    rows = data.clips[torch.linspace(0, len(data) - 1, min(clips, len(data))).long()]
-    rows = rows[:, : chain.head + int(seconds * data.sample_rate)]
+    rows, rate = validation_rows(folder, clips)
+    chain = RecordingChain(rate, probability=1.0)
+    rows = rows[:, : chain.head + int(seconds * rate)]
     recorded = chain.apply(rows, torch.Generator().manual_seed(0))
     clean = [mulaw.decode(row[chain.head:].numpy()) for row in rows]
     return clean, [mulaw.decode(row.numpy()) for row in recorded]
@@ -46,13 +44,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean, recorded = held_out_audio(Path(args.val), args.clips, args.seconds)
+    real = {}  # the real clip at each model's rate, loaded once
     print(f"{'weights':44} {'samples':>9} {'clean':>7} {'recorded':>9} {'real clip':>10}  (bits/sample)")
     for folder in args.weights:
         model, info = load_checkpoint(folder)
-        real = load_audio(REAL_CLIP, model.config.sample_rate)[: 20 * model.config.sample_rate]
+        rate = model.config.sample_rate
+        real.setdefault(rate, load_audio(REAL_CLIP, rate)[: 20 * rate])
         scores = [np.mean([bits_per_sample(model, clip)[1] for clip in clips]) for clips in (clean, recorded)]
         seen = info.get("training", {}).get("samples_seen", 0)
-        print(f"{folder:44} {seen:9.3g} {scores[0]:7.3f} {scores[1]:9.3f} {bits_per_sample(model, real)[1]:10.3f}",
+        print(f"{folder:44} {seen:9.3g} {scores[0]:7.3f} {scores[1]:9.3f} {bits_per_sample(model, real[rate])[1]:10.3f}",
               flush=True)
 
 

@@ -29,12 +29,17 @@ from wavenet.sampler import GenerationSettings, generate, stream  # noqa: E402
 REAL_CLIP = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 
 
-def validation_bits(model, folder: Path, clips: int) -> float:
+def validation_rows(folder: Path, clips: int) -> tuple[torch.Tensor, int]:
+    """`clips` validation clips spread evenly over the split (μ-law uint8 [clips, samples]) and their rate."""
     data = ClipSet.load(folder, "val")
+    return data.clips[torch.linspace(0, len(data) - 1, min(clips, len(data))).long()], data.sample_rate
+
+
+def validation_bits(model, folder: Path, clips: int) -> float:
     from wavenet import mulaw
 
-    rows = data.clips[torch.linspace(0, len(data) - 1, min(clips, len(data))).long()].numpy()
-    return float(np.mean([bits_per_sample(model, mulaw.decode(row))[1] for row in rows]))
+    return float(np.mean([bits_per_sample(model, mulaw.decode(row))[1]
+                          for row in validation_rows(folder, clips)[0].numpy()]))
 
 
 def speed(model, seconds: float = 3.0) -> float:
