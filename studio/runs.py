@@ -80,6 +80,8 @@ class RunFolder:
                      f"lr {settings.get('lr', 0):g}", settings.get("precision", "float32")]
             if settings.get("augment", "none") != "none":
                 parts.append(f"{settings['augment']} augmentation")
+            if settings.get("history_noise", 0):
+                parts.append(f"history noise ≤ {settings['history_noise']:g} classes")
             if settings.get("init_from"):
                 parts.append(f"from {settings['init_from']}")
             parts.append(f"data {record.get('data', '?')}")

@@ -41,6 +41,7 @@ class TrainingRequest:
     device: str
     precision: str = PRECISIONS[0]
     augment: str = AUGMENTATIONS[0]
+    history_noise: float = 0.0
 
     def problems(self, runs_dir: Path) -> list[str]:
         found = []
@@ -58,7 +59,8 @@ class TrainingRequest:
                    "--dilation-channels", str(self.residual_channels), "--skip-channels", str(self.skip_channels),
                    "--time-budget", str(round(self.minutes * 60)), "--device", self.device,
                    "--val-every", "100", "--checkpoint-every", "100", "--sample-seconds", "1",
-                   "--precision", self.precision, "--augment", self.augment]
+                   "--precision", self.precision, "--augment", self.augment,
+                   "--history-noise", f"{self.history_noise:g}"]
         return command + (["--init-from", self.init_from] if self.init_from else [])
 
 
@@ -153,11 +155,16 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
                                    help="recording: half the training crops go through a random room, EQ, "
                                         "low-pass, noise and level, so the model also knows real recordings "
                                         "(the corpus renders are dry and noiseless).")
+        history_noise = right.number_input("History noise (μ-law classes)", 0.0, 8.0, 0.0, 0.5,
+                                           key="new_run_history_noise",
+                                           help="Shows the model a noisy past (up to this many classes, targets "
+                                                "clean), as its own samples will be when it generates at "
+                                                "temperature 1; 1–2 is about what sampling adds.")
         submitted = st.form_submit_button("▶ Start training", type="primary")
     if not submitted:
         return
     request = TrainingRequest(name.strip(), Path(data), preset, residual, skip, float(minutes), init_from,
-                              int(threads), device, precision, augment)
+                              int(threads), device, precision, augment, float(history_noise))
     problems = request.problems(runs_dir)
     for problem in problems:
         st.error(problem)

@@ -115,3 +115,20 @@ def test_history_before_a_window_does_not_change_the_windows_drawn():
     for row, start in zip(longer, starts):  # silence before the clip's first sample, the clip after it
         assert (row[: max(0, 20 - int(start))] == mulaw.SILENCE).all()
         assert (row[max(0, 20 - int(start)):20] != mulaw.SILENCE).all()
+
+
+def test_history_noise_moves_inputs_by_about_the_drawn_classes_and_never_out_of_range():
+    crops = torch.full((64, 4000), mulaw.SILENCE, dtype=torch.uint8)
+    crops[:, ::50] = 255  # full-scale samples: noise must clamp, not wrap around
+    noisy = augment.noisy_history(crops, 2.0, torch.Generator().manual_seed(1))
+    assert noisy.dtype == torch.uint8 and noisy.shape == crops.shape
+    spread = (noisy.float() - crops.float())[:, 1::50].std(dim=1)  # away from the clamped samples
+    assert spread.min() < 0.5 and 1.5 < spread.max() < 2.2  # each crop its own level, up to 2 classes
+    assert noisy[:, ::50].max() == 255 and noisy[:, ::50].min() >= 250
+
+
+def test_history_noise_is_drawn_from_the_generator_and_zero_means_untouched():
+    crops = torch.randint(0, 256, (4, 1000), dtype=torch.uint8)
+    assert augment.noisy_history(crops, 0.0, torch.Generator().manual_seed(1)) is crops
+    first, again = (augment.noisy_history(crops, 1.0, torch.Generator().manual_seed(7)) for _ in range(2))
+    assert torch.equal(first, again) and not torch.equal(first, crops)

@@ -119,3 +119,8 @@ def test_resuming_a_run_keeps_its_precision_and_augmentation_unless_told_otherwi
     fresh = Namespace(precision=None, augment=None, resume=False, run=str(tmp_path))
     assert kept_on_resume(fresh, "precision", "float32") == "float32"
     assert kept_on_resume(fresh, "augment", "none") == "none"
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"history_noise": 2.0}}))
+    assert kept_on_resume(resumed_noise := Namespace(history_noise=None, resume=True, run=str(tmp_path)),
+                          "history_noise", 0.0) == 2.0
+    resumed_noise.history_noise = 0.0  # told 0 on the command line: off, though 0 is falsy
+    assert kept_on_resume(resumed_noise, "history_noise", 0.0) == 0.0

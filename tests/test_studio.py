@@ -126,6 +126,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     at.select_slider(key="new_run_skip").set_value(8)
     at.selectbox(key="new_run_precision").set_value("bf16")
     assert at.selectbox(key="new_run_augment").options == ["none", "recording"]
+    at.number_input(key="new_run_history_noise").set_value(1.5)
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert not at.exception, at.exception
     run = tmp_path / "runs" / "mine"
@@ -134,7 +135,8 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     while "first step took" not in (tmp_path / "runs" / "mine.log").read_text() and time.time() < deadline:
         time.sleep(0.5)
     at.run()
-    assert any(c.value.startswith("10×5, residual 4, skip 8") and "bf16" in c.value for c in at.caption)
+    assert any(c.value.startswith("10×5, residual 4, skip 8") and "bf16" in c.value
+               and "history noise ≤ 1.5 classes" in c.value for c in at.caption)
     at.button(key="training_stop").click().run()
     assert not at.exception, at.exception
     deadline = time.time() + 120
@@ -158,6 +160,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert f"resumed {Path('runs') / 'mine'} at step {stopped_at}" in log, log[-2000:]
     training = json.loads((run / "last" / "config.json").read_text())["training"]
     assert training["steps"] > stopped_at and training["precision"] == "bf16"  # the resumed run kept bf16
+    assert training["history_noise"] == 1.5  # and its history noise
 
 
 def test_compare_page_needs_two_checkpoints_or_compares_them():

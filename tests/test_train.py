@@ -83,6 +83,32 @@ def test_recording_augmentation_trains_on_changed_crops_and_is_recorded(piano_da
     assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["augment"] == "recording"
 
 
+def test_history_noise_shows_the_model_a_noisy_past_but_scores_it_on_the_clean_samples(piano_data, tmp_path):
+    from wavenet.augment import noisy_history
+    from wavenet.train import next_sample_loss
+
+    config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
+    settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
+                             val_every=120, checkpoint_every=120, sample_seconds=0.0, history_noise=2.0)
+    trainer = Trainer(config, piano_data, tmp_path / "run", settings, progress=False)
+    summary = trainer.train()
+    losses = [e.value for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
+    assert all(math.isfinite(loss) for loss in losses) and min(losses[-3:]) < losses[0] - 0.4  # it learns
+    assert summary["history_noise"] == 2.0
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["history_noise"] == 2.0
+
+    crops = trainer._training_crops()
+    state = trainer.generator.get_state()
+    with torch.no_grad():
+        noisy = noisy_history(crops, 2.0, trainer.generator)
+        expected = next_sample_loss(trainer.model, crops, config.receptive_field, noisy).item()
+        clean = next_sample_loss(trainer.model, crops, config.receptive_field).item()
+        seen_as_targets = next_sample_loss(trainer.model, noisy, config.receptive_field).item()
+    trainer.generator.set_state(state)
+    assert trainer._optimise(crops) == pytest.approx(expected, rel=1e-6)
+    assert min(abs(expected - clean), abs(expected - seen_as_targets)) > 1e-3
+
+
 def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):
     args = [*TINY, "--data", str(piano_data), "--batch-size", "2", "--output-length", "200", "--max-steps", "12",
             "--checkpoint-every", "3", "--val-every", "3", "--sample-seconds", "0", "--warmup-steps", "2"]

@@ -1,10 +1,17 @@
 """Score several weights on the same held-out audio: clean renders, the same renders through
-recording chains, and the real piano clip. For deciding between training runs.
+recording chains, and the real piano clip; then how they fare on their own samples. For
+deciding between training runs.
 
-    python tools/compare_weights.py runs/a/last runs/b/last checkpoints/piano-small
+    python tools/compare_weights.py runs/a/last runs/b/last checkpoints/piano-small --takes runs/takes
 
 "Recorded" clips are the held-out clips through one fixed set of random recording chains
 (wavenet.augment, seed 0): a broader test of real-recording conditions than the single real clip.
+"Noisy history" scores the clean clips while the model sees them with Gaussian noise of one
+μ-law class (fixed seed): about what sampling at temperature 1 feeds a model, so a model that
+is lost there will drift into noise when it generates.
+With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
+(T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and the
+folder gets each take's WAV and CQT image to look at and listen to.
 """
 from __future__ import annotations
 
@@ -19,10 +26,20 @@ import torch  # noqa: E402
 
 from tools.make_card import REAL_CLIP, validation_rows  # noqa: E402
 from wavenet import mulaw  # noqa: E402
-from wavenet.analysis import bits_per_sample  # noqa: E402
-from wavenet.audio import load_audio  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from wavenet.analysis import bits_per_sample, cqt_png, spectral_flatness  # noqa: E402
+from wavenet.audio import load_audio, save_audio  # noqa: E402
 from wavenet.augment import RecordingChain  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
+from wavenet.model import WaveNet  # noqa: E402
+from wavenet.sampler import GenerationSettings, generate  # noqa: E402
+
+HISTORY_NOISE_CLASSES = 1.0
+UNIQUE_SEEDS = (1, 2, 3, 4)
+CONTINUATION_SEEDS = (1, 2)
+TAKE_SECONDS = 4.0
+PRIME_SECONDS = 3.0
 
 
 def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -35,25 +52,67 @@ def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.nd
     return clean, [mulaw.decode(row.numpy()) for row in recorded]
 
 
+@torch.no_grad()
+def noisy_history_bits(model: WaveNet, clips: list[np.ndarray]) -> float:
+    """Mean bits/sample of the clean clips, predicted from a history with Gaussian noise in μ-law classes."""
+    generator = torch.Generator().manual_seed(0)
+    total = []
+    for clip in clips:
+        clean = torch.from_numpy(mulaw.encode(clip).astype(np.int64))
+        noisy = (clean + HISTORY_NOISE_CLASSES * torch.randn(clean.shape, generator=generator)).round()
+        logits = model(noisy.clamp(0, mulaw.CLASSES - 1).long()[None, :-1])[0]
+        total.append(F.cross_entropy(logits.T, clean[1:]).item() / np.log(2))
+    return float(np.mean(total))
+
+
+def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> tuple[float, float]:
+    """Median spectral flatness of unique takes and of continuations of the real clip (after the prime)."""
+    rate = model.config.sample_rate
+    prime = real[: int(PRIME_SECONDS * rate)]
+    unique, continued = [], []
+    for seed in UNIQUE_SEEDS:
+        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed))[0]
+        unique.append(spectral_flatness(audio))
+        if folder:
+            save_audio(folder / f"{name}_unique_{seed}.wav", audio, rate)
+            (folder / f"{name}_unique_{seed}.png").write_bytes(cqt_png(audio, rate, f"{name}: unique, seed {seed}"))
+    for seed in CONTINUATION_SEEDS:
+        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed,
+                                                   include_prime=True), prime)[0]
+        continued.append(spectral_flatness(audio[len(prime):]))
+        if folder:
+            save_audio(folder / f"{name}_continued_{seed}.wav", audio, rate)
+            (folder / f"{name}_continued_{seed}.png").write_bytes(
+                cqt_png(audio, rate, f"{name}: {PRIME_SECONDS:g} s of the real clip, then seed {seed}"))
+    return float(np.median(unique)), float(np.median(continued))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights", nargs="+", help="checkpoint folders (a run's last/ or best/, or checkpoints/NAME)")
     parser.add_argument("--val", default="data/heldout16k")
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=4.0, help="scored per clip (at most 9)")
+    parser.add_argument("--takes", type=Path, help="also generate takes, writing their WAVs and CQTs here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean, recorded = held_out_audio(Path(args.val), args.clips, args.seconds)
     real = {}  # the real clip at each model's rate, loaded once
-    print(f"{'weights':44} {'samples':>9} {'clean':>7} {'recorded':>9} {'real clip':>10}  (bits/sample)")
-    for folder in args.weights:
+    if args.takes:
+        args.takes.mkdir(parents=True, exist_ok=True)
+    print(f"{'weights':40} {'samples':>9} {'clean':>6} {'recorded':>8} {'real':>6} {'noisy history':>13}  (bits/sample)"
+          + ("  flatness: unique, continued" if args.takes else ""))
+    for index, folder in enumerate(args.weights):
         model, info = load_checkpoint(folder)
         rate = model.config.sample_rate
         real.setdefault(rate, load_audio(REAL_CLIP, rate)[: 20 * rate])
         scores = [np.mean([bits_per_sample(model, clip)[1] for clip in clips]) for clips in (clean, recorded)]
         seen = info.get("training", {}).get("samples_seen", 0)
-        print(f"{folder:44} {seen:9.3g} {scores[0]:7.3f} {scores[1]:9.3f} {bits_per_sample(model, real[rate])[1]:10.3f}",
-              flush=True)
+        line = (f"{folder:40} {seen:9.3g} {scores[0]:6.3f} {scores[1]:8.3f} {bits_per_sample(model, real[rate])[1]:6.3f}"
+                f" {noisy_history_bits(model, clean):13.3f}")
+        if args.takes:
+            line += "  {:.4f} {:.4f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

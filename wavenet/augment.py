@@ -137,3 +137,20 @@ class RecordingChain:
         noise = torch.fft.irfft(torch.fft.rfft(white) * frequencies[None, :] ** (-colour[:, None] / 2), length)
         noise = noise / noise.square().mean(dim=1, keepdim=True).sqrt().clamp(min=1e-12)
         return noise * level.to(device)[:, None]
+
+
+def noisy_history(crops: torch.Tensor, max_sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """The history the model sees when it must learn to continue its own samples, uint8 like `crops`.
+
+    A model sampling at temperature 1 feeds itself values a class or two off any clean signal,
+    while a model trained only on noiseless renders never saw such a history: shifting inputs by
+    a Gaussian of 1 class (targets clean) took piano-small from 2.6 to 5.3 bits/sample, 2 classes
+    to 9.1, yet it stayed as confident as before. So each crop gets Gaussian noise in μ-law
+    classes with its own standard deviation, uniform in [0, max_sigma]; the targets stay clean.
+    """
+    if max_sigma <= 0:
+        return crops
+    bulk = torch.Generator(crops.device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    sigma = (torch.rand(crops.shape[0], generator=generator) * max_sigma).to(crops.device)
+    noise = torch.randn(crops.shape, generator=bulk, device=crops.device) * sigma[:, None]
+    return (crops.float() + noise).round().clamp(0, mulaw.CLASSES - 1).to(crops.dtype)

@@ -88,10 +88,10 @@ def cmd_corpus(args) -> None:
     print(json.dumps(summary, indent=1))
 
 
-def kept_on_resume(args, name: str, default: str) -> str:
+def kept_on_resume(args, name: str, default: str | float) -> str | float:
     """A setting given on the command line, or on --resume the run's own (a bf16 run stays bf16)."""
     given = getattr(args, name)
-    if given:
+    if given is not None:
         return given
     record = Path(args.run) / "run.json"
     if args.resume and record.exists():
@@ -111,6 +111,7 @@ def cmd_train(args) -> None:
                              seed=args.seed, compile=args.compile,
                              precision=kept_on_resume(args, "precision", PRECISIONS[0]),
                              augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
+                             history_noise=kept_on_resume(args, "history_noise", 0.0),
                              init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
@@ -234,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recording: run half the training crops through a random recording chain (room, EQ, "
                         "low-pass, noise, level) so the model also knows real recordings, not only dry renders. "
                         "Default none; --resume keeps the run's own")
+    p.add_argument("--history-noise", type=non_negative(float), default=None, metavar="CLASSES",
+                   help="add Gaussian noise (standard deviation up to this many μ-law classes, drawn per crop) "
+                        "to the history the model sees but not to its targets, so it learns to continue its own "
+                        "imperfect samples (1-2 is about what sampling at temperature 1 adds). Default 0; "
+                        "--resume keeps the run's own")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)

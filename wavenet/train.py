@@ -21,8 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wavenet import mulaw
 from wavenet.audio import to_pcm16
-from wavenet.augment import AUGMENTATIONS, RecordingChain
+from wavenet.augment import AUGMENTATIONS, RecordingChain, noisy_history
 from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
 from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
@@ -52,6 +53,7 @@ class TrainSettings:
     compile: str = "auto"  # auto: on CUDA only
     precision: str = PRECISIONS[0]  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
     augment: str = AUGMENTATIONS[0]  # recording: random room, EQ, noise and level on some training crops
+    history_noise: float = 0.0  # μ-law classes: noise (std up to this, per crop) on the inputs, not the targets
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
 
@@ -83,9 +85,11 @@ def learning_rate(settings: TrainSettings, step: int, progress: float) -> float:
     return settings.lr * (settings.min_lr_fraction + (1 - settings.min_lr_fraction) * cosine)
 
 
-def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_field: int) -> torch.Tensor:
-    """Mean cross-entropy (nats) of predicting each sample after a full receptive field."""
-    logits = model(crops[:, :-1], causal_pad=False)
+def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_field: int,
+                     history: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy (nats) of predicting each sample of `crops` after a full receptive field,
+    seeing `history` (a noisy copy of the crops, say) in their place when given."""
+    logits = model((crops if history is None else history)[:, :-1], causal_pad=False)
     return F.cross_entropy(logits, crops[:, receptive_field + 1 :].long())
 
 
@@ -140,6 +144,8 @@ class Trainer:
             raise TrainingError(f"unknown precision {settings.precision!r}; use one of {', '.join(PRECISIONS)}")
         if settings.augment not in AUGMENTATIONS:
             raise TrainingError(f"unknown augmentation {settings.augment!r}; use one of {', '.join(AUGMENTATIONS)}")
+        if not 0.0 <= settings.history_noise < mulaw.CLASSES:
+            raise TrainingError(f"history noise must be between 0 and {mulaw.CLASSES} μ-law classes")
         self.settings, self.run, self.progress = settings, Path(run), progress
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.rank = int(os.environ.get("RANK", "0"))
@@ -366,15 +372,16 @@ class Trainer:
                                             history=self.augmentation.head)
         return self.augmentation.apply(crops, self.generator)
 
-    def _loss(self, crops: torch.Tensor) -> torch.Tensor:
+    def _loss(self, crops: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         with autocast(self.settings.precision, self.device):
-            return next_sample_loss(self.forward_model, crops, self.config.receptive_field)
+            return next_sample_loss(self.forward_model, crops, self.config.receptive_field, history)
 
     def _optimise(self, crops: torch.Tensor) -> float:
         """One Adam step; a non-finite loss or gradient skips the step instead of poisoning the weights."""
         self.optimizer.zero_grad(set_to_none=True)
+        history = noisy_history(crops, self.settings.history_noise, self.generator)
         try:
-            loss = self._loss(crops)
+            loss = self._loss(crops, history)
             loss.backward()
         except Exception as error:  # noqa: BLE001 - a torch.compile failure must not end the run
             if not self.compiled:
@@ -383,7 +390,7 @@ class Trainer:
             self.compiled = False
             self.forward_model = self._wrap(self.model)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(crops)
+            loss = self._loss(crops, history)
             loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         value = loss.item()
@@ -421,7 +428,8 @@ class Trainer:
                 "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
                 if self.device.type == "cuda" else "cpu",
                 "batch_size": self.settings.batch_size, "output_length": self.settings.output_length,
-                "precision": self.settings.precision, "augment": self.settings.augment}
+                "precision": self.settings.precision, "augment": self.settings.augment,
+                "history_noise": self.settings.history_noise}
 
     def save(self, loss: float, val: float | None) -> None:
         """Write last/ (and best/ when validation improved). Called on every rank: each
