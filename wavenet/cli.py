@@ -238,9 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-noise", type=non_negative(float), default=None, metavar="CLASSES",
                    help="add Gaussian noise (standard deviation up to this many μ-law classes, drawn per crop) "
                         "to the history the model sees but not to its targets, so it learns to continue its own "
-                        "imperfect samples (sampling at temperature 1 adds about 1.5; 2 made piano-small's takes fade to silence). "
-                        "Default 0; "
-                        "--resume keeps the run's own")
+                        "imperfect samples (sampling at temperature 1 adds about 1.5; 2 made piano-small's takes "
+                        "fade to silence). Default 0; --resume keeps the run's own")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
     p.set_defaults(func=cmd_train)
