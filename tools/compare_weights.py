@@ -23,14 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from tools.make_card import REAL_CLIP, validation_rows  # noqa: E402
 from wavenet import mulaw  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 from wavenet.analysis import bits_per_sample, cqt_png, spectral_flatness  # noqa: E402
 from wavenet.audio import load_audio, save_audio  # noqa: E402
-from wavenet.augment import RecordingChain  # noqa: E402
+from wavenet.augment import RecordingChain, shifted_by_noise  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
 from wavenet.model import WaveNet  # noqa: E402
 from wavenet.sampler import GenerationSettings, generate  # noqa: E402
@@ -59,8 +58,8 @@ def noisy_history_bits(model: WaveNet, clips: list[np.ndarray]) -> float:
     total = []
     for clip in clips:
         clean = torch.from_numpy(mulaw.encode(clip).astype(np.int64))
-        noisy = (clean + HISTORY_NOISE_CLASSES * torch.randn(clean.shape, generator=generator)).round()
-        logits = model(noisy.clamp(0, mulaw.CLASSES - 1).long()[None, :-1])[0]
+        noisy = shifted_by_noise(clean[None], torch.tensor([HISTORY_NOISE_CLASSES]), generator)
+        logits = model(noisy[:, :-1])[0]
         total.append(F.cross_entropy(logits.T, clean[1:]).item() / np.log(2))
     return float(np.mean(total))
 

@@ -153,6 +153,11 @@ def noisy_history(crops: torch.Tensor, max_sigma: float, generator: torch.Genera
     if max_sigma <= 0:
         return crops
     bulk = torch.Generator(crops.device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-    sigma = (torch.rand(crops.shape[0], generator=generator) * max_sigma).to(crops.device)
-    noise = torch.randn(crops.shape, generator=bulk, device=crops.device) * sigma[:, None]
-    return (crops.float() + noise).round().clamp(0, mulaw.CLASSES - 1).to(crops.dtype)
+    return shifted_by_noise(crops, torch.rand(crops.shape[0], generator=generator) * max_sigma, bulk)
+
+
+def shifted_by_noise(indices: torch.Tensor, sigma: torch.Tensor, bulk: torch.Generator) -> torch.Tensor:
+    """μ-law indices [rows, samples] plus Gaussian noise of `sigma[row]` classes (drawn from `bulk`, a
+    generator on the indices' device), rounded and kept in range, in the indices' dtype."""
+    noise = torch.randn(indices.shape, generator=bulk, device=indices.device) * sigma.to(indices.device)[:, None]
+    return (indices.float() + noise).round().clamp(0, mulaw.CLASSES - 1).to(indices.dtype)
