@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavenet.analysis import bits_per_sample, cqt, cqt_png, envelope, snr, spectral_flatness
+from wavenet.analysis import attack_rate, bits_per_sample, cqt, cqt_png, envelope, snr, spectral_flatness
 from wavenet.model import WaveNet
 
 
@@ -64,3 +64,19 @@ def test_spectral_flatness_tells_pitched_notes_from_noise_and_ignores_silence():
     assert spectral_flatness(tone) < 0.01 < 0.3 < spectral_flatness(noise)
     quiet_then_tone = np.concatenate([np.zeros(rate), tone])
     assert spectral_flatness(quiet_then_tone) < 0.01
+
+
+def test_attack_rate_counts_struck_notes_not_noise_drones_or_silence():
+    rate = 16000
+    t = np.arange(rate * 4) / rate
+    struck = np.zeros_like(t)
+    for note in range(8):  # one decaying note every 0.5 s; the first, at the very start, is not counted
+        after = t >= note * 0.5
+        since = t[after] - note * 0.5
+        struck[after] += 0.3 * np.sin(2 * np.pi * 220 * 2 ** (note / 12) * since) * np.exp(-since / 0.15)
+    noise = np.random.default_rng(0).normal(0, 0.05, len(t))
+    drone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    assert attack_rate(struck, rate) == pytest.approx(7 / 4)
+    assert attack_rate(struck + noise / 5, rate) >= 1.25
+    assert attack_rate(noise, rate) == attack_rate(drone + noise, rate) == 0.0
+    assert attack_rate(np.zeros_like(t), rate) == attack_rate(np.ones(100), rate) == 0.0

@@ -10,7 +10,8 @@ deciding between training runs.
 μ-law class (fixed seed): about what sampling at temperature 1 feeds a model, so a model that
 is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
-(T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and the
+(T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and
+attacks per second (struck notes; wavenet.analysis.attack_rate), and the
 folder gets each take's WAV and CQT image to look at and listen to.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from tools.make_card import REAL_CLIP, validation_rows  # noqa: E402
 from wavenet import mulaw  # noqa: E402
-from wavenet.analysis import bits_per_sample, cqt_png, spectral_flatness  # noqa: E402
+from wavenet.analysis import attack_rate, bits_per_sample, cqt_png, spectral_flatness  # noqa: E402
 from wavenet.audio import load_audio, save_audio  # noqa: E402
 from wavenet.augment import RecordingChain, shifted_by_noise  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
@@ -64,26 +65,29 @@ def noisy_history_bits(model: WaveNet, clips: list[np.ndarray]) -> float:
     return float(np.mean(total))
 
 
-def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> tuple[float, float]:
-    """Median spectral flatness of unique takes and of continuations of the real clip (after the prime)."""
+def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> tuple[float, float, float, float]:
+    """Medians over unique takes and over continuations of the real clip (after the prime): spectral
+    flatness of each, then attacks per second of each."""
     rate = model.config.sample_rate
     prime = real[: int(PRIME_SECONDS * rate)]
-    unique, continued = [], []
+    unique, continued = [], []  # (flatness, attacks per second) of each take
     for seed in UNIQUE_SEEDS:
         audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed))[0]
-        unique.append(spectral_flatness(audio))
+        unique.append((spectral_flatness(audio), attack_rate(audio, rate)))
         if folder:
             save_audio(folder / f"{name}_unique_{seed}.wav", audio, rate)
             (folder / f"{name}_unique_{seed}.png").write_bytes(cqt_png(audio, rate, f"{name}: unique, seed {seed}"))
     for seed in CONTINUATION_SEEDS:
         audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed,
                                                    include_prime=True), prime)[0]
-        continued.append(spectral_flatness(audio[len(prime):]))
+        continued.append((spectral_flatness(audio[len(prime):]), attack_rate(audio[len(prime):], rate)))
         if folder:
             save_audio(folder / f"{name}_continued_{seed}.wav", audio, rate)
             (folder / f"{name}_continued_{seed}.png").write_bytes(
                 cqt_png(audio, rate, f"{name}: {PRIME_SECONDS:g} s of the real clip, then seed {seed}"))
-    return float(np.median(unique)), float(np.median(continued))
+    (unique_flatness, unique_attacks), (continued_flatness, continued_attacks) = (
+        np.median(np.array(measured), axis=0) for measured in (unique, continued))
+    return float(unique_flatness), float(continued_flatness), float(unique_attacks), float(continued_attacks)
 
 
 def main() -> None:
@@ -100,7 +104,7 @@ def main() -> None:
     if args.takes:
         args.takes.mkdir(parents=True, exist_ok=True)
     print(f"{'weights':40} {'samples':>9} {'clean':>6} {'recorded':>8} {'real':>6} {'noisy history':>13}  (bits/sample)"
-          + ("  flatness: unique, continued" if args.takes else ""))
+          + ("  flatness: unique, continued  attacks/s: unique, continued" if args.takes else ""))
     for index, folder in enumerate(args.weights):
         model, info = load_checkpoint(folder)
         rate = model.config.sample_rate
@@ -110,7 +114,7 @@ def main() -> None:
         line = (f"{folder:40} {seen:9.3g} {scores[0]:6.3f} {scores[1]:8.3f} {bits_per_sample(model, real[rate])[1]:6.3f}"
                 f" {noisy_history_bits(model, clean):13.3f}")
         if args.takes:
-            line += "  {:.4f} {:.4f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
+            line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
         print(line, flush=True)
 
 
