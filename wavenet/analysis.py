@@ -91,7 +91,7 @@ ATTACK_SKIP_SECONDS = 0.25  # a take's own start from silence is not a struck no
 def attack_rate(audio: np.ndarray, sample_rate: int) -> float:
     """Attacks per second: peaks of the onset-strength envelope at least ATTACK_STRENGTH times its
     mean, the sudden broadband rises that start piano notes. Flatness alone misses them: a take
-    can be noisier yet have struck notes. The real clip scores ~0.75-1.75 per 4 s window, a
+    can be noisier yet have struck notes. The real clip scores 1.4 (0.75-1.75 in 4 s windows),
     steady noise or a drone 0."""
     import librosa
 
@@ -107,6 +107,7 @@ def attack_rate(audio: np.ndarray, sample_rate: int) -> float:
     peaks = peaks[peaks >= skip]
     attacks = int((strength[peaks] > ATTACK_STRENGTH * strength.mean()).sum())
     return attacks / (len(audio) / sample_rate)
+
 
 def envelope(audio: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(block index, min, max) over about `points` blocks: plots long audio without every sample."""
