@@ -80,7 +80,8 @@ def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> t
     for seed in CONTINUATION_SEEDS:
         audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed,
                                                    include_prime=True), prime)[0]
-        continued.append((spectral_flatness(audio[len(prime):]), attack_rate(audio[len(prime):], rate)))
+        continuation = audio[len(prime):]
+        continued.append((spectral_flatness(continuation), attack_rate(continuation, rate)))
         if folder:
             save_audio(folder / f"{name}_continued_{seed}.wav", audio, rate)
             (folder / f"{name}_continued_{seed}.png").write_bytes(
