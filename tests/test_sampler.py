@@ -47,6 +47,41 @@ def test_compiled_step_equals_the_full_forward_across_stack_boundaries_and_after
     assert max(errors) < 1e-4
 
 
+@needs_fast_step
+def test_compiled_step_at_the_shipped_widths_equals_the_full_forward_with_float32_weights():
+    """The shipped widths have their own (vectorised) products; with float32 matrices they are exact."""
+    config = WaveNetConfig(layers=6, stacks=2, residual_channels=32, dilation_channels=32, skip_channels=128)
+    model = random_model(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.3)  # 32-wide layers sum 32 terms: keep the activations out of saturation
+    x = torch.randint(0, 256, (1, 300))
+    with torch.no_grad():
+        full = model(x)[0].numpy()
+    engine = fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0, half_weights=False)
+    errors = [np.abs(engine.logits(x[:, t].numpy())[0] - full[:, t]).max() for t in range(x.shape[1])]
+    assert max(errors) < 1e-4
+
+
+@pytest.mark.skipif(not fastpath.reads_half_weights(), reason="half weights need an AVX-512 build")
+def test_half_precision_weights_cost_the_shipped_model_almost_nothing_on_the_real_clip(piano_clip):
+    """The default CPU step reads IEEE-half matrices; bits/sample on real piano barely move."""
+    from wavenet.audio import load_audio
+    from wavenet.checkpoint import load_checkpoint
+
+    model = load_checkpoint("piano-small")[0]
+    audio = load_audio(piano_clip, model.config.sample_rate)
+    x = mulaw.encode(audio[32000:32000 + model.config.receptive_field + 8000]).astype(np.int32)
+    bits = {}
+    for half in (False, True):
+        engine = fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0, half_weights=half)
+        logits = torch.from_numpy(np.stack([engine.logits(x[t:t + 1])[0] for t in range(len(x) - 1)]))
+        nll = -torch.log_softmax(logits, 1)[torch.arange(len(x) - 1), torch.from_numpy(x[1:]).long()]
+        bits[half] = nll[-8000:].mean().item() / np.log(2)  # predictions that see a full receptive field
+    assert abs(bits[True] - bits[False]) < 0.005
+    assert fastpath.FastStream(model, fastpath.pack_weights(model), 1, 0).half_weights
+
+
 @pytest.mark.parametrize("backend", ["torch", pytest.param("fast", marks=needs_fast_step)])
 def test_the_same_seed_gives_bit_identical_audio_and_another_seed_does_not(tiny_config, backend):
     model = random_model(tiny_config)

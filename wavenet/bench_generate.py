@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from wavenet import fastpath
 from wavenet.model import PAPER_WIDTHS, WaveNet, WaveNetConfig
-from wavenet.sampler import GenerationSettings, stream
+from wavenet.sampler import open_stream, packed_weights
 
 CASES = {
     "small R32 S256": WaveNetConfig.preset("small", residual_channels=32, dilation_channels=32, skip_channels=256),
@@ -20,20 +21,31 @@ CASES = {
 }
 
 
-def stream_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1) -> float:
-    """Samples/s per stream over about `seconds` of wall time."""
-    probe = GenerationSettings(seconds=0.05, variations=batch, chunk_samples=400)
-    for _ in stream(model, probe, backend=backend):
-        pass  # warm-up (and build of the compiled step)
+def engine_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1, half_weights: bool = True) -> float:
+    """Samples/s per stream of one generation back-end over about `seconds` of wall time.
+
+    `half_weights=False` runs the compiled step on float32 matrices: the baseline for half weights.
+    """
+    if backend == "fast":
+        engine = fastpath.FastStream(model, packed_weights(model), batch, 0, half_weights=half_weights)
+    else:
+        engine = open_stream(model, batch, 0, backend)
+    engine.start(np.full(batch, 128))
+    engine.sample(400, 1.0)  # warm-up (and build of the compiled step)
     started, done = time.perf_counter(), 0
-    settings = GenerationSettings(seconds=3600.0, variations=batch, chunk_samples=500)
-    generation = stream(model, settings, backend=backend)
-    for chunk in generation:
-        done = chunk.done
-        if time.perf_counter() - started > seconds:
-            break
-    generation.close()
+    while time.perf_counter() - started < seconds:
+        done += engine.sample(500, 1.0).shape[1]
     return done / (time.perf_counter() - started)
+
+
+def half_and_float32_rates(model: WaveNet, seconds: float) -> tuple[float, float]:
+    """The compiled step with half and with float32 matrices, alternated in three short runs each
+    (a shared CPU's speed drifts within seconds); the best run of each."""
+    half, full = [], []
+    for _ in range(3):
+        half.append(engine_rate(model, "fast", seconds / 3))
+        full.append(engine_rate(model, "fast", seconds / 3, half_weights=False))
+    return max(half), max(full)
 
 
 @torch.no_grad()
@@ -53,21 +65,30 @@ def generation_benchmarks(seconds: float) -> dict:
     rate = 16000
     print(f"generation samples/s at batch 1 (one thread: {torch.get_num_threads()} torch threads available)")
     print(f"  compiled step: {fastpath.available()[1]}")
+    half = fastpath.reads_half_weights()
     from wavenet.checkpoint import list_checkpoints, load_checkpoint
 
     models = {name: WaveNet(config).eval() for name, config in CASES.items()}  # random weights, on the CPU
     models.update({f"checkpoint {name}": load_checkpoint(name)[0] for name in list_checkpoints()})
     print("  (reference method: measured directly, 3 new samples after 1 s of history; nothing extrapolated)")
     for name, model in models.items():
-        row = {"fast": stream_rate(model, "fast", seconds), "torch": stream_rate(model, "torch", min(seconds, 2.0))}
-        row["fast_batch8_per_stream"] = stream_rate(model, "fast", seconds, batch=8)
+        if half:
+            row = dict(zip(("fast", "fast_float32_weights"), half_and_float32_rates(model, 2 * seconds)))
+        else:
+            row = {"fast": engine_rate(model, "fast", seconds)}
+        row["torch"] = engine_rate(model, "torch", min(seconds, 2.0))
+        row["fast_batch8_per_stream"] = engine_rate(model, "fast", seconds, batch=8)
         row["reference_method_at_1s_history"] = reference_method_rate(model, rate)
         row = {k: round(v, 1) for k, v in row.items()}
         row["real_time_factor"] = round(row["fast"] / rate, 2)
         row["speedup_vs_torch_step"] = round(row["fast"] / row["torch"], 1)
+        halves = ""
+        if half:
+            row["half_vs_float32_weights"] = round(row["fast"] / row["fast_float32_weights"], 2)
+            halves = f" = {row['half_vs_float32_weights']:.2f}× float32 weights ({row['fast_float32_weights']:,.0f})"
         row["speedup_vs_reference_method"] = round(row["fast"] / row["reference_method_at_1s_history"])
         results[name] = row
-        print(f"  {name:<27} compiled {row['fast']:>9,.0f} ({row['real_time_factor']:.2f}× real time)"
+        print(f"  {name:<27} compiled {row['fast']:>9,.0f} ({row['real_time_factor']:.2f}× real time{halves})"
               f"  ×8 batch {row['fast_batch8_per_stream']:>7,.0f}/stream   torch step {row['torch']:>6,.0f}"
               f"   reference method {row['reference_method_at_1s_history']:>6.1f}   -> {row['speedup_vs_torch_step']}× / "
               f"{row['speedup_vs_reference_method']:,}×")
@@ -87,13 +108,13 @@ def gpu_generation_benchmarks(seconds: float, device: torch.device) -> dict:
     results = {}
     for name, model in models.items():
         model = model.to(device)
-        row = {"torch_step": stream_rate(model, "torch", min(seconds, 2.0)),
-               "torch_step_batch8_per_stream": stream_rate(model, "torch", min(seconds, 2.0), batch=8)}
+        row = {"torch_step": engine_rate(model, "torch", min(seconds, 2.0)),
+               "torch_step_batch8_per_stream": engine_rate(model, "torch", min(seconds, 2.0), batch=8)}
         if ok:
             try:
                 kernel = fused.cuda_kernel(device)
                 layout = fused.plan(model.config, kernel.shared_bytes, kernel.sms)
-                row["fused"] = stream_rate(model, "fused", seconds)
+                row["fused"] = engine_rate(model, "fused", seconds)
                 row["fused_layout"] = f"{layout.chains} chain blocks × {layout.per_block} layers + {layout.workers} workers"
             except fused.FusedUnavailable as error:
                 row["fused_skipped"] = str(error)
