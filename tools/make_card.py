@@ -49,9 +49,31 @@ def speed(model, seconds: float = 3.0) -> float:
     return done / (time.perf_counter() - started)
 
 
+SPEED_ROW = "| generation speed, compiled CPU step, batch 1, one thread |"
+
+
+def speed_row(samples_per_s: float, rate: int) -> str:
+    return f"{SPEED_ROW} {samples_per_s:,.0f} samples/s = {samples_per_s / rate:.2f}× real time ({cpu_name()}) |"
+
+
+def remeasure_speed(folder: Path) -> None:
+    """Only the generation speed (after an engine change): the card's row and config.json's figures."""
+    model, info = load_checkpoint(folder)
+    samples_per_s = speed(model)
+    info["evaluation"].update(generation_samples_per_s=round(samples_per_s),
+                              real_time_factor=round(samples_per_s / model.config.sample_rate, 2))
+    (folder / "config.json").write_text(json.dumps(info, indent=1))
+    card = folder / "README.md"
+    lines = [speed_row(samples_per_s, model.config.sample_rate) if line.startswith(SPEED_ROW) else line
+             for line in card.read_text().splitlines()]
+    card.write_text("\n".join(lines) + "\n")
+    print(f"{folder.name}: {samples_per_s:,.0f} samples/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoint")
+    parser.add_argument("--speed-only", action="store_true", help="re-measure only the generation speed")
     parser.add_argument("--val", default="data/piano16k")
     parser.add_argument("--val-clips", type=int, default=24)
     parser.add_argument("--observations", default="")
@@ -60,6 +82,9 @@ def main() -> None:
     torch.set_num_threads(1)
 
     folder = Path(args.checkpoint)
+    if args.speed_only:
+        remeasure_speed(folder)
+        return
     model, info = load_checkpoint(folder)
     config, training = model.config, info.get("training", {})
     rate = config.sample_rate
@@ -129,7 +154,7 @@ velocity phrase curves with jitter, ~10 ms onset jitter, sustain pedal. Rebuild 
 |---|---|
 | bits/sample, {args.val_clips} validation clips (held-out scores) | {val_bits:.3f} |
 | bits/sample, the real piano clip (Fats Waller, 20 s, never trained on) | {real_bits:.3f} |
-| generation speed, compiled CPU step, batch 1, one thread | {samples_per_s:,.0f} samples/s = {samples_per_s / rate:.2f}× real time ({cpu_name()}) |
+{speed_row(samples_per_s, rate)}
 | spectral flatness of unique takes (T=1.0, median of 4 seeds) | {unique_flatness:.4f} |
 | spectral flatness of the 5 s continuation of the real clip | {continuation_flatness:.4f} |
 | attacks per second, unique takes (median of 4 seeds) | {unique_attacks:.2f} |
