@@ -1,3 +1,4 @@
+import os
 import threading
 
 import numpy as np
@@ -183,3 +184,26 @@ def test_packing_for_the_compiled_step_leaves_the_model_where_it_is_and_follows_
         model.end2.bias.add_(1.0)  # an in-place update, as an optimizer step does
     assert not np.array_equal(before, packed_weights(model))
     assert model.embed.weight.device.type == "cpu"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        return {flag for line in open("/proc/cpuinfo") if line.startswith("flags") for flag in line.split()}
+    except OSError:
+        return set()
+
+
+@pytest.mark.skipif(not {"avx512f", "avx2", "f16c", "fma"} <= _cpu_flags() or not fastpath.available()[0],
+                    reason="needs an AVX-512 CPU (to build the AVX2 variant beside it) and a C++ compiler")
+def test_the_avx2_build_of_the_compiled_step_passes_the_same_checks(tmp_path):
+    """Laptops without AVX-512 get the 8-wide products: build them here with AVX-512 switched off."""
+    import subprocess
+    import sys
+
+    compiler = tmp_path / "g++-avx2"
+    compiler.write_text('#!/bin/sh\nexec g++ "$@" -mno-avx512f\n')
+    compiler.chmod(0o755)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                             "shipped_widths or half_precision_weights_cost"],
+                            env={**os.environ, "CXX": str(compiler)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-2000:]

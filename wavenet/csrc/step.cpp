@@ -5,7 +5,7 @@
 // layout. Ring buffers (state) belong to the caller: nothing here outlives a call, so any
 // number of generations may run at once on one set of weights.
 //
-// At the shipped widths on an AVX-512 CPU the products are written with intrinsics and may
+// At the shipped widths on an AVX-512 or AVX2 CPU the products are written with intrinsics and may
 // read their matrices from an IEEE-half copy of the weights (same layout): one stream's step
 // is bound by streaming ~2 MB of float32 matrices from L3 per sample, and half the bytes is
 // about half the time. Sums, biases and activations stay float32.
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -54,52 +54,74 @@ inline void matvec(float* __restrict y, const float* __restrict y0, const float*
     for (int j = 0; j < N; ++j) y[j] = a0[j] + a1[j];
 }
 
+// Vector registers for the fixed-width products: AVX-512 (16 floats, 32 registers) or
+// AVX2 with F16C and FMA (8 floats, 16 registers); elsewhere the portable loop above.
 #if defined(__AVX512F__)
-constexpr bool kVectorProducts = true;
+#define WAVENET_VECTOR_PRODUCTS 1
+using Vec = __m512;
+constexpr int kLanes = 16, kRegisters = 32;
+inline Vec load(const float* w) { return _mm512_loadu_ps(w); }
+inline Vec load(const uint16_t* w) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)); }
+inline Vec broadcast(float v) { return _mm512_set1_ps(v); }
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline Vec zero() { return _mm512_setzero_ps(); }
+inline void store(float* y, Vec v) { _mm512_storeu_ps(y, v); }
+#elif defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#define WAVENET_VECTOR_PRODUCTS 1
+using Vec = __m256;
+constexpr int kLanes = 8, kRegisters = 16;
+inline Vec load(const float* w) { return _mm256_loadu_ps(w); }
+inline Vec load(const uint16_t* w) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)w)); }
+inline Vec broadcast(float v) { return _mm256_set1_ps(v); }
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline Vec zero() { return _mm256_setzero_ps(); }
+inline void store(float* y, Vec v) { _mm256_storeu_ps(y, v); }
+#else
+#define WAVENET_VECTOR_PRODUCTS 0
+#endif
+constexpr bool kVectorProducts = WAVENET_VECTOR_PRODUCTS;
 
-inline __m512 load16(const float* w) { return _mm512_loadu_ps(w); }
-inline __m512 load16(const uint16_t* w) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)w)); }
-
-// matvec with explicit 16-wide registers; W is float or IEEE half (uint16_t bits).
+#if WAVENET_VECTOR_PRODUCTS
+// matvec with explicit vector registers; W is float or IEEE half (uint16_t bits).
 template <int N, typename Weight>
-inline void matvec16(float* __restrict y, const float* __restrict y0, const Weight* __restrict W,
-                     const float* __restrict x, int rows) {
-    static_assert(N % 16 == 0, "widths are multiples of 16");
-    constexpr int V = N / 16;
-    constexpr bool split = V <= 10;  // two accumulator sets while they fit in the 32 registers
-    __m512 a0[V], a1[V];
-    for (int v = 0; v < V; ++v) { a0[v] = _mm512_loadu_ps(y0 + 16 * v); a1[v] = _mm512_setzero_ps(); }
+inline void matvec_vec(float* __restrict y, const float* __restrict y0, const Weight* __restrict W,
+                       const float* __restrict x, int rows) {
+    static_assert(N % kLanes == 0, "widths are multiples of the vector width");
+    constexpr int V = N / kLanes;
+    constexpr bool split = 2 * V + 2 <= kRegisters;  // two accumulator sets while they fit
+    Vec a0[V], a1[V];
+    for (int v = 0; v < V; ++v) { a0[v] = load(y0 + kLanes * v); a1[v] = zero(); }
     int i = 0;
     if (split) {
         for (; i + 1 < rows; i += 2) {
-            const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+            const Vec x0 = broadcast(x[i]), x1 = broadcast(x[i + 1]);
             const Weight* w0 = W + (size_t)i * N;
             const Weight* w1 = w0 + N;
             for (int v = 0; v < V; ++v) {
-                a0[v] = _mm512_fmadd_ps(x0, load16(w0 + 16 * v), a0[v]);
-                a1[v] = _mm512_fmadd_ps(x1, load16(w1 + 16 * v), a1[v]);
+                a0[v] = fmadd(x0, load(w0 + kLanes * v), a0[v]);
+                a1[v] = fmadd(x1, load(w1 + kLanes * v), a1[v]);
             }
         }
     }
     for (; i < rows; ++i) {
-        const __m512 xi = _mm512_set1_ps(x[i]);
+        const Vec xi = broadcast(x[i]);
         const Weight* w = W + (size_t)i * N;
-        for (int v = 0; v < V; ++v) a0[v] = _mm512_fmadd_ps(xi, load16(w + 16 * v), a0[v]);
+        for (int v = 0; v < V; ++v) a0[v] = fmadd(xi, load(w + kLanes * v), a0[v]);
     }
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(a0[v], a1[v]));
+    for (int v = 0; v < V; ++v) store(y + kLanes * v, add(a0[v], a1[v]));
 }
-#else
-constexpr bool kVectorProducts = false;
 #endif
 
-// The fixed-width products: intrinsics with float or half matrices where AVX-512 is there,
-// else the portable float loop (which then ignores `halves`).
+// The fixed-width products: vector registers with float or half matrices where the CPU has
+// them, else the portable float loop (which then ignores `halves`).
 template <int N>
 inline void product(float* y, const float* y0, const float* W, const uint16_t* halves, const float* weights,
                     const float* x, int rows) {
-#if defined(__AVX512F__)
-    if (halves) return matvec16<N>(y, y0, halves + (W - weights), x, rows);
-    return matvec16<N>(y, y0, W, x, rows);
+#if WAVENET_VECTOR_PRODUCTS
+    if (halves) return matvec_vec<N>(y, y0, halves + (W - weights), x, rows);
+    return matvec_vec<N>(y, y0, W, x, rows);
 #else
     (void)halves, (void)weights;
     matvec<N>(y, y0, W, x, rows);
