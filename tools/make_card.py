@@ -163,8 +163,8 @@ velocity phrase curves with jitter, ~10 ms onset jitter, sustain pedal. Rebuild 
 Baselines for the real clip's bits/sample: unigram ≈ 7.4, previous-sample ≈ 5.4, bigram ≈ 5.2. Spectral flatness
 (median over audible frames; 0 = pure tones, 1 = white noise): the real clip {real_flatness:.4f}, the training renders
 ≈ 0.0006–0.0008 (melody texture ≈ 0.0002–0.0003), white noise ≈ 0.56. Attacks per second (onset-strength peaks
-at least 3× the take's mean: struck notes, `wavenet.analysis.attack_rate`): the real clip {real_attacks:.2f}, steady
-noise or a drone 0.
+at least 3× the take's mean, `wavenet.analysis.attack_rate`: struck notes, but clicks count too): the real clip
+{real_attacks:.2f}, steady noise or a drone 0.
 
 ## Examples
 - `example_unique.wav`: 4 s unique generation, temperature 1.0, seed 1 — CQT: `example_unique_cqt.png`

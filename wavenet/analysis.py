@@ -92,7 +92,8 @@ def attack_rate(audio: np.ndarray, sample_rate: int) -> float:
     """Attacks per second: peaks of the onset-strength envelope at least ATTACK_STRENGTH times its
     mean, the sudden broadband rises that start piano notes. Flatness alone misses them: a take
     can be noisier yet have struck notes. The real clip scores 1.4 (0.75-1.75 in 4 s windows),
-    steady noise or a drone 0."""
+    steady noise or a drone 0. Clicks count too (a quiet take crackling with broadband clicks
+    scored 2.1): read it beside the CQT."""
     import librosa
 
     audio = np.asarray(audio, dtype=np.float32)
