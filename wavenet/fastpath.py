@@ -4,9 +4,9 @@ Built on first use with the machine's C++ compiler (-O3 -march=native -ffast-mat
 wavenet/_build/, keyed by the source and compiler flags, so a fresh clone needs nothing but
 g++. Where no compiler works, `available()` says why and the PyTorch step is used instead.
 
-Streams read their matrices as IEEE half where the library can (AVX-512, shipped widths): the
-step is bound by weight bandwidth, and half is closer to float32 than the bfloat16 the shipped
-models were trained under. `half_weights=False` keeps float32 (the benchmark's baseline).
+Streams read their matrices as IEEE half where the library can (AVX-512 or AVX2+F16C, at the
+shipped widths): the step is bound by weight bandwidth, and half is closer to float32 than the
+bfloat16 the shipped models were trained under. `half_weights=False` keeps float32 (the benchmark's baseline).
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def available() -> tuple[bool, str]:
 
 
 def reads_half_weights() -> bool:
-    """Whether this machine's build reads IEEE-half matrices (AVX-512 intrinsics)."""
+    """Whether this machine's build reads IEEE-half matrices (AVX-512 or AVX2+F16C intrinsics)."""
     return library() is not None and bool(library().wavenet_reads_half_weights())
 
 
