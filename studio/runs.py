@@ -70,8 +70,11 @@ class RunFolder:
         return json.loads(run_file.read_text()).get("settings", {}) if run_file.exists() else {}
 
     def description(self) -> str:
-        """How it was set up, in one line: a run's model and settings, or a shipped checkpoint's totals."""
-        run_file, config_file = self.path / "run.json", self.path / "config.json"
+        """How it was set up, in one line: a run's model and settings, or the totals of a shipped
+        checkpoint (or of a run's last checkpoint, for runs brought back from a GPU machine)."""
+        run_file = self.path / "run.json"
+        config_file = next((c for c in (self.path / "config.json", self.path / "last" / "config.json") if c.exists()),
+                           self.path / "config.json")
         if run_file.exists():
             record = json.loads(run_file.read_text())
             settings = record.get("settings", {})

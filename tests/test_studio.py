@@ -107,6 +107,20 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert not at.exception and len(at.get("plotly_chart")) == 3
 
 
+def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoint(tmp_path):
+    """tools/gpu_train.py returns tb/ and last/ without a run.json: the monitor still says what it is."""
+    from studio.runs import find_runs
+
+    run = tmp_path / "runs" / "gpu7"
+    (run / "tb").mkdir(parents=True)
+    (run / "last").mkdir()
+    (run / "last" / "config.json").write_text(json.dumps({
+        "model": {"layers": 10, "stacks": 5, "residual_channels": 32, "skip_channels": 128, "sample_rate": 16000},
+        "training": {"steps": 2843, "samples_seen": 7.28e8, "device": "NVIDIA H100 80GB HBM3"}}))
+    [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
+    assert found.description() == "10×5, residual 32, skip 128, 16 kHz · 2,843 steps · 7.28e+08 samples · on NVIDIA H100 80GB HBM3"
+
+
 def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(runs_cleaned_up, monkeypatch):
     from studio.training_jobs import running_pid
     from wavenet.data import prepare
