@@ -6,7 +6,8 @@ g++. Where no compiler works, `available()` says why and the PyTorch step is use
 
 Streams read their matrices as IEEE half where the library can (AVX-512 or AVX2+F16C, at the
 shipped widths): the step is bound by weight bandwidth, and half is closer to float32 than the
-bfloat16 the shipped models were trained under. `half_weights=False` keeps float32 (the benchmark's baseline).
+bfloat16 the shipped models were trained under. `half_weights=False` keeps float32 (the
+benchmark's baseline).
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ _failure: str | None = None
 _f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
 _i32 = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
 _u8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
-_u16 = np.ctypeslib.ndpointer(np.uint16, flags="C_CONTIGUOUS")
 _u64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
 HALF_MAX = 65504.0
 
@@ -57,7 +57,8 @@ def _build() -> ctypes.CDLL:
     library.wavenet_reads_half_weights.restype = ctypes.c_int
     library.wavenet_run.restype = ctypes.c_int
     library.wavenet_run.argtypes = [
-        _f32, ctypes.c_void_p, _i32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+        _f32, ctypes.c_void_p, _i32,
+        ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
         _f32, ctypes.POINTER(ctypes.c_int64), _i32, ctypes.c_int32, ctypes.c_float, _u64, _u8, _f32,
         ctypes.POINTER(ctypes.c_int32),
     ]

@@ -5,10 +5,10 @@
 // layout. Ring buffers (state) belong to the caller: nothing here outlives a call, so any
 // number of generations may run at once on one set of weights.
 //
-// At the shipped widths on an AVX-512 or AVX2 CPU the products are written with intrinsics and may
-// read their matrices from an IEEE-half copy of the weights (same layout): one stream's step
-// is bound by streaming ~2 MB of float32 matrices from L3 per sample, and half the bytes is
-// about half the time. Sums, biases and activations stay float32.
+// At the shipped widths on an AVX-512 (or AVX2 + F16C + FMA) CPU the products are written
+// with intrinsics and may read their matrices from an IEEE-half copy of the weights (same
+// layout): one stream's step is bound by streaming ~2 MB of float32 matrices from L3 per
+// sample, and half the bytes is about half the time. Sums, biases and activations stay float32.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
