@@ -72,9 +72,9 @@ class RunFolder:
     def description(self) -> str:
         """How it was set up, in one line: a run's model and settings, or the totals of a shipped
         checkpoint (or of a run's last checkpoint, for runs brought back from a GPU machine)."""
-        run_file = self.path / "run.json"
-        config_file = next((c for c in (self.path / "config.json", self.path / "last" / "config.json") if c.exists()),
-                           self.path / "config.json")
+        run_file, config_file = self.path / "run.json", self.path / "config.json"
+        if not config_file.exists():
+            config_file = self.path / "last" / "config.json"
         if run_file.exists():
             record = json.loads(run_file.read_text())
             settings = record.get("settings", {})
