@@ -56,12 +56,12 @@ def test_bfloat16_training_learns_and_keeps_float_weights(piano_data, tmp_path):
     settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
                              val_every=120, checkpoint_every=120, sample_seconds=0.0, precision="bf16")
     trainer = Trainer(config, piano_data, tmp_path / "run", settings, progress=False)
-    head_dtypes = set()
-    trainer.model.end2.register_forward_hook(lambda module, inputs, output: head_dtypes.add(output.dtype))
+    logit_dtypes = set()
+    trainer.model.register_forward_hook(lambda module, inputs, output: logit_dtypes.add(output.dtype))
     summary = trainer.train()
     losses = [e.value for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
     assert losses[-1] < losses[0] - 0.7  # as the float32 run in the test above
-    assert head_dtypes == {torch.bfloat16, torch.float32}  # training steps in bf16, validation in float32
+    assert logit_dtypes == {torch.bfloat16, torch.float32}  # training steps in bf16, validation in float32
     assert summary["precision"] == "bf16"
 
 

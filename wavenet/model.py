@@ -1,7 +1,8 @@
 """The WaveNet network: a config dataclass with the paper's presets and one nn.Module.
 
 Shapes: indices [B, T] (μ-law classes) -> logits [B, 256, T'], where logits[:, :, t]
-predicts the sample after input t.
+predicts the sample after input t. Inside, activations are time-major (a row per time step,
+a column per channel), so every convolution is a matrix product over contiguous rows.
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ PAPER_WIDTHS = {"residual_channels": 64, "dilation_channels": 64, "skip_channels
 
 class ResidualLayer(nn.Module):
     """Dilated causal conv (kernel 2) -> tanh·sigmoid gate -> 1×1 residual. Its 1×1 skip conv is
-    applied by WaveNet.skips, to all layers at once."""
+    applied by WaveNet.skips, to all layers at once. The parameters keep nn.Conv1d's shapes (so
+    checkpoints do not change); forward applies them as matrix products on time-major rows."""
 
     def __init__(self, config: WaveNetConfig, dilation: int, last: bool = False):
         super().__init__()
@@ -70,14 +72,32 @@ class ResidualLayer(nn.Module):
         self.residual = None if last else nn.Conv1d(config.dilation_channels, config.residual_channels, 1)
         self.skip = nn.Conv1d(config.dilation_channels, config.skip_channels, 1)
 
-    def forward(self, x: torch.Tensor, causal_pad: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, R, T] -> (next x [B, R, T or T-d], gated activations [B, D, same])."""
-        if causal_pad:
-            x = F.pad(x, (self.dilation, 0))
-        filt, gate = self.dilated(x).chunk(2, dim=1)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time-major rows x [..., T, R] -> (next rows [..., T - dilation, R], gated activations
+        [..., T - dilation, D]): row t sees rows t and t - dilation of x.
+
+        The filter and the gate are two products rather than one split in two, so that each
+        comes out contiguous (tanh and sigmoid are much slower on strided bfloat16), and under
+        autocast the rows are cast once, not once per product; the residual sum stays in x's
+        precision. Together ~1.2× faster training steps on the CPU in bfloat16.
+        """
+        d = self.dilation
+        device = x.device.type
+        low = x.to(torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else x
+        past, now = low[..., :-d, :], low[..., d:, :]
+        weight, bias = self.dilated.weight, self.dilated.bias
+        half = weight.shape[0] // 2
+        filt = F.linear(past, weight[:half, :, 0], bias[:half]) + F.linear(now, weight[:half, :, 1])
+        gate = F.linear(past, weight[half:, :, 0], bias[half:]) + F.linear(now, weight[half:, :, 1])
         z = torch.tanh(filt) * torch.sigmoid(gate)
-        x = x[:, :, self.dilation :]
-        return (x if self.residual is None else x + self.residual(z)), z
+        kept = x[..., d:, :]
+        if self.residual is None:
+            return kept, z
+        return kept + F.linear(z, self.residual.weight[:, :, 0], self.residual.bias), z
+
+    def causal(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward over whole sequences [B, T, R], with zeros before time 0 (causal padding)."""
+        return self(F.pad(x, (0, 0, self.dilation, 0)))
 
 
 class WaveNet(nn.Module):
@@ -97,27 +117,40 @@ class WaveNet(nn.Module):
         Without padding only outputs that see a full receptive field are computed; training
         uses that to skip work on outputs it would discard.
         """
-        x = self.embed(indices.long()).transpose(1, 2)
+        batch, length = indices.shape
+        x = self.embed(indices.long())  # [B, T, R]
         gated = []
+        if causal_pad:
+            for layer in self.layers:
+                x, z = layer.causal(x)
+                gated.append(z)
+            return self.head(self.skips(gated)).transpose(1, 2)
+        # The batch's rows back to back: each layer's past rows are then a shifted view, not a copy.
+        # The rows where one crop's past reaches into the crop before it end up only in outputs
+        # that see less than a receptive field, which are dropped below.
+        rows = x.reshape(batch * length, -1)
         for layer in self.layers:
-            x, z = layer(x, causal_pad)
+            rows, z = layer(rows)
             gated.append(z)
-        return self.head(self.skips(gated))
+        logits = self.head(self.skips(gated))  # row j predicts the sample after input j + receptive field
+        kept = length - self.config.receptive_field
+        return torch.stack([logits[b * length : b * length + kept] for b in range(batch)]).transpose(1, 2)
 
     def skips(self, gated: list[torch.Tensor]) -> torch.Tensor:
         """Every layer's 1×1 skip conv, summed over the positions the output keeps, as one
-        convolution over the stacked gated activations [B, layers·D, T]: one large product (which
-        accumulates in float32 under bf16 autocast too) instead of a small one and a full-size
-        addition per layer; training on the CPU ran 1.2-1.3× faster."""
-        length = gated[-1].shape[2]
-        stacked = torch.cat([z[:, :, -length:] for z in gated], dim=1)
-        weight = torch.cat([layer.skip.weight for layer in self.layers], dim=1)
+        product over the layers' gated activations side by side [..., layers·D]: one large product
+        (which accumulates in float32 under bf16 autocast too) instead of a small one and a
+        full-size addition per layer; training on the CPU ran 1.2-1.3× faster."""
+        length = gated[-1].shape[-2]
+        stacked = torch.cat([z[..., -length:, :] for z in gated], dim=-1)
+        weight = torch.cat([layer.skip.weight[:, :, 0] for layer in self.layers], dim=1)
         bias = torch.stack([layer.skip.bias for layer in self.layers]).sum(0)
-        return F.conv1d(stacked, weight, bias)
+        return F.linear(stacked, weight, bias)
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:
-        """Summed skips [B, S, T] -> logits [B, classes, T]."""
-        return self.end2(F.relu(self.end1(F.relu(skips))))
+        """Summed skips [..., S] -> logits [..., classes]."""
+        hidden = F.linear(F.relu(skips), self.end1.weight[:, :, 0], self.end1.bias)
+        return F.linear(F.relu(hidden), self.end2.weight[:, :, 0], self.end2.bias)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

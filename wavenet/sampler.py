@@ -86,15 +86,15 @@ def primed_state(model: WaveNet, prime: torch.Tensor) -> StreamState:
     history = prime[:, :-1]
     if history.shape[1] == 0:
         return state
-    x = model.embed(history.long()).transpose(1, 2)
+    x = model.embed(history.long())  # [B, T, R]
     length = history.shape[1]
     for layer, buffer in zip(model.layers, state.buffers):
         d = layer.dilation
         # The ring slot for absolute time t is t % d; fill the last d inputs (zeros before time 0).
         take = min(d, length)
         times = torch.arange(length - take, length)
-        buffer[:, :, times % d] = x[:, :, -take:]
-        x, _ = layer(x, causal_pad=True)
+        buffer[:, :, times % d] = x[:, -take:].transpose(1, 2)
+        x, _ = layer.causal(x)
     state.position = length
     return state
 

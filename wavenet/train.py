@@ -89,8 +89,8 @@ def next_sample_loss(model: torch.nn.Module, crops: torch.Tensor, receptive_fiel
                      history: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy (nats) of predicting each sample of `crops` after a full receptive field,
     seeing `history` (a noisy copy of the crops, say) in their place when given."""
-    logits = model((crops if history is None else history)[:, :-1], causal_pad=False)
-    return F.cross_entropy(logits, crops[:, receptive_field + 1 :].long())
+    logits = model((crops if history is None else history)[:, :-1], causal_pad=False).transpose(1, 2)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), crops[:, receptive_field + 1 :].reshape(-1).long())
 
 
 RUN_LOCK = "in_use.pid"
