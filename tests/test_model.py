@@ -40,6 +40,12 @@ def test_unpadded_forward_gives_the_fully_informed_tail_of_the_padded_one(tiny_c
     assert torch.allclose(valid, padded[:, :, -valid.shape[2]:], atol=1e-6)
 
 
+def test_unpadded_forward_on_less_than_a_receptive_field_is_a_clear_error(tiny_config):
+    model = WaveNet(tiny_config).eval()
+    with pytest.raises(ValueError, match="receptive field"):
+        model(torch.randint(0, 256, (2, tiny_config.receptive_field)), causal_pad=False)
+
+
 def test_widths_and_sample_rate_are_recorded_in_the_config():
     config = WaveNetConfig.preset("small", residual_channels=48, skip_channels=96, sample_rate=8000)
     again = WaveNetConfig.from_dict(config.to_dict())

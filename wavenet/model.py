@@ -128,12 +128,15 @@ class WaveNet(nn.Module):
         # The batch's rows back to back: each layer's past rows are then a shifted view, not a copy.
         # The rows where one crop's past reaches into the crop before it end up only in outputs
         # that see less than a receptive field, which are dropped below.
+        kept = length - self.config.receptive_field
+        if kept <= 0:
+            raise ValueError(f"an unpadded forward needs more than the receptive field ({self.config.receptive_field} "
+                             f"samples) of input; got {length}")
         rows = x.reshape(batch * length, -1)
         for layer in self.layers:
             rows, z = layer(rows)
             gated.append(z)
         logits = self.head(self.skips(gated))  # row j predicts the sample after input j + receptive field
-        kept = length - self.config.receptive_field
         return torch.stack([logits[b * length : b * length + kept] for b in range(batch)]).transpose(1, 2)
 
     def skips(self, gated: list[torch.Tensor]) -> torch.Tensor:
