@@ -12,7 +12,11 @@ is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
 (T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and
 attacks per second (struck notes; wavenet.analysis.attack_rate), and the
-folder gets each take's WAV and CQT image to look at and listen to.
+folder gets each take's WAV and CQT image to look at and listen to. It also continues 8 of the
+held-out renders after 3 s of each (T=1.0) and gives the median flatness of the first second
+the model adds, beside that of the second that really follows ("held-out continuation"):
+renders are what the model trained on, so this shows how fast its own sampling dissolves notes
+it was given, without the real clip's recording conditions in the way.
 """
 from __future__ import annotations
 
@@ -40,16 +44,17 @@ UNIQUE_SEEDS = (1, 2, 3, 4)
 CONTINUATION_SEEDS = (1, 2)
 TAKE_SECONDS = 4.0
 PRIME_SECONDS = 3.0
+HELD_OUT_CONTINUATIONS = 8
 
 
-def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """`seconds` of each clip, clean and through a recording chain (after the chain's run-up)."""
+def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """`seconds` of each clip, clean and through a recording chain (after the chain's run-up), and their rate."""
     rows, rate = validation_rows(folder, clips)
     chain = RecordingChain(rate, probability=1.0)
     rows = rows[:, : chain.head + int(seconds * rate)]
     recorded = chain.apply(rows, torch.Generator().manual_seed(0))
     clean = [mulaw.decode(row[chain.head:].numpy()) for row in rows]
-    return clean, [mulaw.decode(row.numpy()) for row in recorded]
+    return clean, [mulaw.decode(row.numpy()) for row in recorded], rate
 
 
 @torch.no_grad()
@@ -91,6 +96,22 @@ def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> t
     return float(unique_flatness), float(continued_flatness), float(unique_attacks), float(continued_attacks)
 
 
+def held_out_continuations(model: WaveNet, clips: list[np.ndarray]) -> float:
+    """Median spectral flatness of the first second the model adds after PRIME_SECONDS of each
+    clip (T=1.0, seed = the clip's number); clips at the model's rate."""
+    prime = int(PRIME_SECONDS * model.config.sample_rate)
+    return float(np.median([
+        spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, seed=number),
+                                   clip[:prime])[0])
+        for number, clip in enumerate(clips)]))
+
+
+def followed_second(clips: list[np.ndarray], rate: int) -> float:
+    """Median spectral flatness of the second that really follows PRIME_SECONDS of each clip."""
+    prime = int(PRIME_SECONDS * rate)
+    return float(np.median([spectral_flatness(clip[prime:prime + rate]) for clip in clips]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights", nargs="+", help="checkpoint folders (a run's last/ or best/, or checkpoints/NAME)")
@@ -100,12 +121,17 @@ def main() -> None:
     parser.add_argument("--takes", type=Path, help="also generate takes, writing their WAVs and CQTs here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    clean, recorded = held_out_audio(Path(args.val), args.clips, args.seconds)
+    clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds)
+    to_continue = clean[:: max(1, len(clean) // HELD_OUT_CONTINUATIONS)][:HELD_OUT_CONTINUATIONS]
+    if args.takes and args.seconds < PRIME_SECONDS + 1:
+        parser.error(f"--takes continues held-out clips after {PRIME_SECONDS:g} s: --seconds must be at least "
+                     f"{PRIME_SECONDS + 1:g}")
     real = {}  # the real clip at each model's rate, loaded once
     if args.takes:
         args.takes.mkdir(parents=True, exist_ok=True)
     print(f"{'weights':40} {'samples':>9} {'clean':>6} {'recorded':>8} {'real':>6} {'noisy history':>13}  (bits/sample)"
-          + ("  flatness: unique, continued  attacks/s: unique, continued" if args.takes else ""))
+          + ("  flatness: unique, continued  attacks/s: unique, continued  held-out continuation: flatness of"
+             f" its 1st second (real: {followed_second(to_continue, data_rate):.4f})" if args.takes else ""))
     for index, folder in enumerate(args.weights):
         model, info = load_checkpoint(folder)
         rate = model.config.sample_rate
@@ -116,6 +142,8 @@ def main() -> None:
                 f" {noisy_history_bits(model, clean):13.3f}")
         if args.takes:
             line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
+            if rate == data_rate:
+                line += f"  {held_out_continuations(model, to_continue):.4f}"
         print(line, flush=True)
 
 
