@@ -12,8 +12,8 @@ is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
 (T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and
 attacks per second (struck notes; wavenet.analysis.attack_rate), and the
-folder gets each take's WAV and CQT image to look at and listen to. It also continues 8 of the
-held-out renders after 3 s of each (T=1.0) and gives the median flatness of the first second
+folder gets each take's WAV and CQT image to look at and listen to. It also continues each
+held-out render after 3 s of it (T=1.0) and gives the median flatness of the first second
 the model adds, beside that of the second that really follows ("held-out continuation"):
 renders are what the model trained on, so this shows how fast its own sampling dissolves notes
 it was given, without the real clip's recording conditions in the way.
@@ -44,7 +44,6 @@ UNIQUE_SEEDS = (1, 2, 3, 4)
 CONTINUATION_SEEDS = (1, 2)
 TAKE_SECONDS = 4.0
 PRIME_SECONDS = 3.0
-HELD_OUT_CONTINUATIONS = 8
 
 
 def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray], int]:
@@ -122,7 +121,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds)
-    to_continue = clean[:: max(1, len(clean) // HELD_OUT_CONTINUATIONS)][:HELD_OUT_CONTINUATIONS]
     if args.takes and args.seconds < PRIME_SECONDS + 1:
         parser.error(f"--takes continues held-out clips after {PRIME_SECONDS:g} s: --seconds must be at least "
                      f"{PRIME_SECONDS + 1:g}")
@@ -131,7 +129,7 @@ def main() -> None:
         args.takes.mkdir(parents=True, exist_ok=True)
     print(f"{'weights':40} {'samples':>9} {'clean':>6} {'recorded':>8} {'real':>6} {'noisy history':>13}  (bits/sample)"
           + ("  flatness: unique, continued  attacks/s: unique, continued  held-out continuation: flatness of"
-             f" its 1st second (real: {followed_second(to_continue, data_rate):.4f})" if args.takes else ""))
+             f" its 1st second (real: {followed_second(clean, data_rate):.4f})" if args.takes else ""))
     for index, folder in enumerate(args.weights):
         model, info = load_checkpoint(folder)
         rate = model.config.sample_rate
@@ -143,7 +141,7 @@ def main() -> None:
         if args.takes:
             line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
             if rate == data_rate:
-                line += f"  {held_out_continuations(model, to_continue):.4f}"
+                line += f"  {held_out_continuations(model, clean):.4f}"
         print(line, flush=True)
 
 
