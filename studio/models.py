@@ -9,6 +9,11 @@ import torch
 from wavenet.checkpoint import list_checkpoints, load_checkpoint
 from wavenet.model import WaveNet
 
+# Takes sample on one core each (the compiled step); PyTorch work in the studio (priming a
+# continuation) ran 3-9x slower on two threads than on one while a training run kept the
+# other core busy, and several sessions may generate at once.
+torch.set_num_threads(1)
+
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
