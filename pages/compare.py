@@ -19,11 +19,13 @@ names = checkpoint_names()
 if len(names) < 2:
     st.warning("Comparing needs at least two checkpoints in `checkpoints/` or `runs/*/best`.")
     st.stop()
-chosen = st.multiselect("Checkpoints (2–4)", names, default=names[:min(3, len(names))], max_selections=4,
-                        key="compare_checkpoints")
-use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime")
+still_there = [name for name in st.session_state.get("compare_checkpoints", names[:3]) if name in names]
+st.session_state["compare_checkpoints"] = still_there
+chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
+                        persist_state="session")
+use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime", persist_state="session")
 prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, 3.0, 0.5, key="compare_prime_seconds",
-                          disabled=not use_prime)
+                          disabled=not use_prime, persist_state="session")
 settings = generation_controls("compare", unique=not use_prime, include_prime=use_prime)
 
 if len(chosen) < 2:
@@ -39,16 +41,19 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
             continue
         rate = model.config.sample_rate
         prime = load_audio(EXAMPLE, rate)[: int(prime_seconds * rate)] if use_prime else None
-        started, chunks = time.perf_counter(), []
+        started, chunks, start_up, speed = time.perf_counter(), [], None, 0.0
         for chunk in stream(model, settings, prime):
             chunks.append(chunk.audio)
             if chunk.total:
+                if start_up is None:  # the time before sampling began (mostly loading the prime)
+                    start_up = time.perf_counter() - started - chunk.done / chunk.samples_per_second
+                speed = chunk.samples_per_second
                 progress.progress((index + chunk.done / chunk.total) / len(chosen),
-                                  text=f"{name}: {chunk.samples_per_second:,.0f} samples/s")
+                                  text=f"{name}: {speed:,.0f} samples/s")
         audio = np.concatenate(chunks, axis=1)  # [variations, samples]
         generated = audio[:, len(prime) if prime is not None else 0:]
         results.append({"name": name, "audio": audio, "rate": rate, "facts": facts(model, info),
-                        "samples_per_s": generated.size / (time.perf_counter() - started),
+                        "samples_per_s": speed, "start_up": start_up,
                         "snr": [snr(take) for take in generated],
                         "flatness": [spectral_flatness(take) for take in generated],
                         "seam": len(prime) / rate if prime is not None else None})
@@ -65,11 +70,14 @@ if results:
                            "receptive field": r["facts"]["receptive field"],
                            "validation bits/sample": r["facts"]["validation bits/sample"],
                            "samples/s (this take)": f"{r['samples_per_s']:,.0f}",
+                           "start-up (s)": f"{r['start_up'] or 0:.2f}",
                            "SNR (dB)": " / ".join(f"{v:.1f}" for v in r["snr"]),
                            "flatness": " / ".join(f"{v:.4f}" for v in r["flatness"])}
                           for r in results])
     st.dataframe(table, hide_index=True)
-    st.caption("SNR: MATLAB's `snr(x)` of each variation — the strongest tone (with its harmonics) against "
+    st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
+               "loading the prime into the model (one pass over its last receptive field) when primed. "
+               "SNR: MATLAB's `snr(x)` of each variation — the strongest tone (with its harmonics) against "
                "everything else; below 0 dB no single tone dominates. Flatness: median spectral flatness of the "
                "audible frames — about 0.0007 for the real piano clip, 0.56 for white noise; lower means clearer notes.")
     variations = results[0]["audio"].shape[0]

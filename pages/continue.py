@@ -20,7 +20,7 @@ settings = generation_controls("continue", unique=False, include_prime=True)
 
 busy = live_view.running("continue") is not None
 if st.button("▶ Continue", type="primary", disabled=busy or prime is None, key="continue_go"):
-    live_view.start("continue", name, model, settings, prime)
+    live_view.start("continue", name, model, settings, prime, clip_name)
 live_view.show_error("continue")
 live_view.live_panel("continue")
 take_list("continue")

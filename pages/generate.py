@@ -11,11 +11,11 @@ st.title("🎹 Generate")
 name, model, info = checkpoint_picker()
 rate = model.config.sample_rate
 
-mode = st.radio("Mode", ["Unique", "Seeded from a clip"], horizontal=True, key="generate_mode",
+mode = st.radio("Mode", ["Unique", "Seeded from a clip"], horizontal=True, key="generate_mode", persist_state="session",
                 help="Unique starts from a single sample; seeded continues a piano clip.")
-prime = None
+prime, clip_name = None, ""
 if mode == "Seeded from a clip":
-    clip, _ = clip_picker("generate", rate)
+    clip, clip_name = clip_picker("generate", rate)
     if clip is not None:
         prime = prime_region("generate", clip, rate)
 settings = generation_controls("generate", unique=mode == "Unique", include_prime=prime is not None)
@@ -23,7 +23,7 @@ settings = generation_controls("generate", unique=mode == "Unique", include_prim
 busy = live_view.running("generate") is not None
 can_start = not busy and (mode == "Unique" or prime is not None)
 if st.button("▶ Generate", type="primary", disabled=not can_start, key="generate_go"):
-    live_view.start("generate", name, model, settings, prime)
+    live_view.start("generate", name, model, settings, prime, clip_name)
 live_view.show_error("generate")
 live_view.live_panel("generate")
 take_list("generate")

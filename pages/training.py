@@ -20,7 +20,10 @@ with st.expander("➕ Start a training run", expanded=not runs):
 if not runs:
     st.info("No training runs yet: start one above, or with `python -m wavenet train --data … --run runs/NAME`.")
     st.stop()
-run = runs[[r.name for r in runs].index(st.selectbox("Run", [r.name for r in runs], key="training_run"))]
+names = [r.name for r in runs]
+if st.session_state.get("training_run") not in names:  # first visit: the run that is training, if any
+    st.session_state["training_run"] = next((r.name for r in runs if r.active), names[0])
+run = runs[names.index(st.selectbox("Run", names, key="training_run", persist_state="session"))]
 st.caption(run.description())
 
 
@@ -71,7 +74,7 @@ def curves() -> None:
     loss = scalars[scalars["tag"].isin(["loss/train", "loss/val"])]
     loss = loss.assign(bits=loss["value"] / math.log(2),
                        split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
-    x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x")
+    x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x", persist_state="session")
     x = "step" if x_axis == "step" else "hours"
     st.plotly_chart(px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)", markers=True,
                             labels={"bits": "bits/sample", "hours": "hours of audio seen"},

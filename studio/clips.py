@@ -16,36 +16,52 @@ MIN_CLIP_SECONDS = 0.2
 
 
 def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
-    """The clip as float audio at the model's rate (None with a message shown when unusable)."""
-    source = st.radio("Clip", [EXAMPLE_LABEL, "Upload a piano clip"], key=f"{page}_clip_source")
+    """The clip as float audio at the model's rate (None with a message shown when unusable).
+
+    A usable upload is kept in the session, so it is still there after a visit to another page
+    (the file box itself comes back empty)."""
+    source = st.radio("Clip", [EXAMPLE_LABEL, "Upload a piano clip"], key=f"{page}_clip_source",
+                      persist_state="session")
     if source == EXAMPLE_LABEL:
         return load_audio(EXAMPLE, sample_rate), EXAMPLE.name
     upload = st.file_uploader(f"WAV, FLAC, OGG or MP3 · up to {MAX_UPLOAD_MB} MB and {MAX_CLIP_SECONDS // 60} minutes",
                               type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
+    kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
-        st.info("Choose a file to continue.")
-        return None, ""
-    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"{upload.name} is {upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
-        return None, ""
+        if kept not in st.session_state:
+            st.info("Choose a file to continue.")
+            return None, ""
+        name, data = st.session_state[kept]
+        st.caption(f"Using {name}, uploaded earlier; choose another file to replace it.")
+    else:
+        name, data = upload.name, None
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"{name} is {upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
+            return None, ""
+        data = upload.getvalue()
     try:
-        clip = load_audio(upload.getvalue(), sample_rate, max_seconds=MAX_CLIP_SECONDS)
+        clip = load_audio(data, sample_rate, max_seconds=MAX_CLIP_SECONDS)
     except AudioError as error:
-        st.error(f"{upload.name}: {str(error).replace('the upload', 'this file')}")
+        st.error(f"{name}: {str(error).replace('the upload', 'this file')}")
         return None, ""
     if len(clip) < MIN_CLIP_SECONDS * sample_rate:
-        st.error(f"{upload.name} is shorter than {MIN_CLIP_SECONDS} s: too little to continue.")
+        st.error(f"{name} is shorter than {MIN_CLIP_SECONDS} s: too little to continue.")
         return None, ""
-    return clip, upload.name
+    st.session_state[kept] = (name, data)
+    return clip, name
 
 
 def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:
     """The part of the clip the model hears before it continues (start/end sliders)."""
-    length = len(clip) / sample_rate
-    default_end = min(length, 3.0)
-    start, end = st.slider("Prime region (seconds)", 0.0, float(round(length, 2)),
-                           (0.0, float(round(default_end, 2))), 0.1, key=f"{page}_region")
+    length = float(round(len(clip) / sample_rate, 2))
+    key = f"{page}_region"
+    start, end = st.session_state.get(key, (0.0, 3.0))
+    st.session_state[key] = (min(start, length), min(end, length))  # a remembered region may not fit this clip
+    start, end = st.slider("Prime region (seconds)", 0.0, length, step=0.1, key=key, persist_state="session")
     if end - start < 0.1:
         st.warning("The prime region is shorter than 0.1 s; widen it.")
+        start = max(0.0, min(start, length - 0.1))
         end = min(length, start + 0.1)
-    return clip[int(start * sample_rate): int(end * sample_rate)]
+    region = clip[int(start * sample_rate): int(end * sample_rate)]
+    st.audio(region, sample_rate=sample_rate)  # what the model will hear before it carries on
+    return region

@@ -16,25 +16,27 @@ def _new_seed(key: str) -> None:
 
 def generation_controls(page: str, unique: bool, include_prime: bool = False) -> GenerationSettings:
     """Length, temperature, seed (with a "new seed" button), first sample and variations."""
-    # Defaults live in session state (not in the widgets), so "same settings again" can set them.
+    # Defaults live in session state (not in the widgets), so "same settings again" can set them;
+    # every setting persists for the session, so it is still there after a visit to another page.
     for name, default in (("seconds", 4.0), ("temperature", 1.0), ("seed", 0), ("variations", 1),
                           ("random_first", True), ("first_sample", 128)):
         st.session_state.setdefault(f"{page}_{name}", default)
     left, right = st.columns(2)
-    seconds = left.slider("Length (seconds)", 0.5, MAX_SECONDS, step=0.5, key=f"{page}_seconds",
+    kept = {"persist_state": "session"}
+    seconds = left.slider("Length (seconds)", 0.5, MAX_SECONDS, step=0.5, key=f"{page}_seconds", **kept,
                           help="Of new audio; a continuation's prime comes on top.")
-    temperature = right.slider("Temperature (0 = greedy)", 0.0, 1.5, step=0.05, key=f"{page}_temperature",
+    temperature = right.slider("Temperature (0 = greedy)", 0.0, 1.5, step=0.05, key=f"{page}_temperature", **kept,
                                help="0 always takes the most likely sample; above 1 is wilder.")
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
-    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1)
+    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_new_seed, args=(f"{page}_seed",))
-    variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations",
+    variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
     first_sample = None
     if unique:
-        random_first = st.checkbox("Random first sample", key=f"{page}_random_first")
+        random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)
         if not random_first:
-            first_sample = st.slider("First sample (μ-law class)", 0, 255, key=f"{page}_first_sample")
+            first_sample = st.slider("First sample (μ-law class)", 0, 255, key=f"{page}_first_sample", **kept)
     return GenerationSettings(seconds=float(seconds), temperature=float(temperature), seed=int(seed),
                               first_sample=first_sample, variations=int(variations), include_prime=include_prime)
 
@@ -50,3 +52,4 @@ def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> 
     st.session_state[f"{page}_random_first"] = settings.get("first_sample") is None
     if settings.get("first_sample") is not None:
         st.session_state[f"{page}_first_sample"] = int(settings["first_sample"])
+    st.toast("This take's settings are back in the controls" + (f" (checkpoint {checkpoint})" if checkpoint else ""))

@@ -12,8 +12,8 @@ from wavenet.sampler import GenerationSettings
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
-          prime: np.ndarray | None = None) -> None:
-    take = start_take(model, checkpoint, settings, prime)
+          prime: np.ndarray | None = None, source: str = "") -> None:
+    take = start_take(model, checkpoint, settings, prime, source)
     st.session_state[f"{page}_live"] = take.id
     st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
 
@@ -30,7 +30,7 @@ def _finish(page: str, take: LiveTake) -> None:
         return
     seam = take.prime_samples / take.sample_rate if take.prime_samples else None
     add_take(Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
-                  take.samples_per_second, take.stopped_early))
+                  take.samples_per_second, take.stopped_early, take.source))
 
 
 @st.fragment(run_every=1.0)

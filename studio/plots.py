@@ -17,7 +17,7 @@ def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = N
                                 fill="tonexty", name="min", hoverinfo="skip"))
     if seam_seconds:
         figure.add_vline(x=seam_seconds, line={"color": "#d9534f", "dash": "dash"}, annotation_text="continuation →")
-    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, showlegend=False,
+    figure.update_layout(height=height, margin={"l": 50, "r": 10, "t": 10, "b": 50}, showlegend=False,
                          xaxis_title="time (s)", yaxis={"range": [-1, 1]})
     return figure
 
@@ -30,7 +30,8 @@ def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None =
                                   colorbar={"title": "dB"}, showscale=colorbar))
     if seam_seconds:
         figure.add_vline(x=seam_seconds, line={"color": "#5bc0de", "dash": "dash"})
-    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, xaxis_title="time (s)",
+    # Margins wide enough for the note names and both axis titles (tighter ones clipped them).
+    figure.update_layout(height=height, margin={"l": 70, "r": 10, "t": 10, "b": 50}, xaxis_title="time (s)",
                          yaxis={"title": "note", "tickmode": "array",
                                 "tickvals": [n for n in result.notes if n[0] == "C" and n[1] != "#"]})
     return figure

@@ -14,9 +14,10 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
     if not names:
         st.warning("No checkpoints in `checkpoints/`. Train one with `python -m wavenet train`.")
         st.stop()
-    default = names.index(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT in names else 0
+    if st.session_state.get("checkpoint") not in names:  # first visit, or its run folder is gone
+        st.session_state["checkpoint"] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
     with st.sidebar:
-        name = st.selectbox("Checkpoint", names, index=default, key="checkpoint")
+        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session")
         try:
             model, info = load(name)
         except CheckpointError as error:

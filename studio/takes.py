@@ -1,8 +1,10 @@
 """The session's takes: each with its settings, to replay, download, delete or redo."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -22,6 +24,7 @@ class Take:
     seam_seconds: float | None = None
     samples_per_second: float = 0.0
     stopped_early: bool = False
+    source: str = ""  # the clip a continuation carries on, by file name
     created: float = field(default_factory=time.time)
 
     def length_label(self) -> str:
@@ -29,6 +32,8 @@ class Take:
         prime = self.seam_seconds or 0.0
         new = self.audio.shape[1] / self.sample_rate - prime
         parts = [f"{new:.1f} s" + (f" + {prime:.1f} s prime" if prime else "")]
+        if self.source:
+            parts.append(f"continuing {self.source}")
         if self.audio.shape[0] > 1:
             parts.append(f"{self.audio.shape[0]} variations")
         if self.stopped_early:
@@ -38,7 +43,13 @@ class Take:
     def filename(self, variation: int, extension: str) -> str:
         s = self.settings
         suffix = f"_v{variation + 1}" if self.audio.shape[0] > 1 else ""
-        return f"{self.checkpoint}_seed{s['seed']}_temp{s['temperature']:g}{suffix}.{extension}"
+        source = f"_from-{safe_name(Path(self.source).stem)}" if self.source else ""
+        return f"{self.checkpoint}{source}_seed{s['seed']}_temp{s['temperature']:g}{suffix}.{extension}"
+
+
+def safe_name(text: str, limit: int = 40) -> str:
+    """`text` as a file-name part: letters, digits, '-' and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:limit] or "clip"
 
 
 def session_takes() -> list[Take]:
@@ -64,10 +75,14 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
         right.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
                               "audio/flac", key=f"flac_{index}_{variation}_{take.created}")
     if plots and take.audio.shape[1]:
+        shown = 0
+        if take.audio.shape[0] > 1:
+            shown = st.radio("Plots of", range(take.audio.shape[0]), format_func=lambda v: f"variation {v + 1}",
+                             horizontal=True, key=f"plotted_{take.created}")
         wave_tab, cqt_tab = st.tabs(["Waveform", "CQT"])
-        wave_tab.plotly_chart(waveform(take.audio[0], take.sample_rate, take.seam_seconds),
+        wave_tab.plotly_chart(waveform(take.audio[shown], take.sample_rate, take.seam_seconds),
                               key=f"wave_{index}_{take.created}")
-        cqt_tab.plotly_chart(cqt_figure(take.audio[0], take.sample_rate, take.seam_seconds), theme=None,
+        cqt_tab.plotly_chart(cqt_figure(take.audio[shown], take.sample_rate, take.seam_seconds), theme=None,
                              key=f"cqt_{index}_{take.created}")
 
 

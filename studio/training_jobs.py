@@ -122,8 +122,16 @@ def log_tail(runs_dir: Path, name: str, lines: int = 6) -> str:
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
+def training_hours(dataset: Path) -> float:
+    try:
+        return float(json.loads((dataset / "manifest.json").read_text()).get("train_hours", 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
 def datasets(data_dir: Path = Path("data")) -> list[Path]:
-    return sorted(p.parent for p in data_dir.glob("*/manifest.json"))
+    """Prepared datasets, the most training audio first (an evaluation-only set has none)."""
+    return sorted((p.parent for p in data_dir.glob("*/manifest.json")), key=lambda p: (-training_hours(p), p.name))
 
 
 def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> None:
@@ -136,7 +144,8 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
     with st.form("new_training_run"):
         left, middle, right = st.columns(3)
         name = left.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M"), key="new_run_name")
-        data = middle.selectbox("Dataset", found, format_func=lambda p: p.name, key="new_run_data")
+        data = middle.selectbox("Dataset", found, format_func=lambda p: f"{p.name} ({training_hours(p):.1f} h to train on)",
+                                key="new_run_data")
         preset = right.selectbox("Size", list(PRESETS), key="new_run_preset",
                                  format_func=lambda p: f"{p} ({PRESETS[p][0]}×{PRESETS[p][1]})")
         residual = left.select_slider("Residual = dilation channels", [4, 8, 16, 32, 64], value=32, key="new_run_residual")

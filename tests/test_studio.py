@@ -68,6 +68,7 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert at.number_input(key="generate_seed").value != 11
     at.button(key=f"again_{first.created}").click().run()  # "same settings again"
     assert not at.exception and at.number_input(key="generate_seed").value == 11
+    assert any("settings are back" in t.value for t in at.toast) and not at.warning
     at.button(key=f"delete_{first.created}").click().run()
     assert not at.exception and at.session_state["takes"] == [second]
 
@@ -79,6 +80,25 @@ def test_continue_page_continues_the_example_and_marks_the_seam():
     at.button(key="continue_go").click().run()
     take = wait_for_take(at, 1)[0]
     assert take.audio.shape == (1, 16000 + 8000) and take.seam_seconds == pytest.approx(1.0)
+
+
+def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page():
+    at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
+    at.slider(key="generate_seconds").set_value(7.5)
+    at.sidebar.selectbox(key="checkpoint").set_value("piano-medium").run()
+    at.switch_page("pages/continue.py").run()
+    at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
+    at.file_uploader(key="continue_upload").upload("my take.wav", audio_bytes(tone(2.0), 16000), "audio/wav").run()
+    at.slider(key="continue_region").set_value((0.5, 1.5)).run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception, at.exception
+    assert at.slider(key="generate_seconds").value == 7.5
+    assert at.sidebar.selectbox(key="checkpoint").value == "piano-medium"
+    at.switch_page("pages/continue.py").run()
+    assert not at.exception and not at.warning, at.warning
+    assert any("my take.wav" in c.value for c in at.caption)
+    assert at.slider(key="continue_region").value == (0.5, 1.5)
+    assert not at.button(key="continue_go").disabled
 
 
 @pytest.mark.parametrize("name, content, message", [
