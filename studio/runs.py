@@ -52,6 +52,10 @@ class RunFolder:
         frame = pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
         # A run killed and resumed logs some steps twice: the later value wins.
         frame = frame.sort_values("wall_time").drop_duplicates(["tag", "step"], keep="last")
+        shipped = self.path / "config.json"
+        if shipped.exists():  # a checkpoint's curves end at its weights, not at steps logged after them
+            steps = json.loads(shipped.read_text()).get("training", {}).get("steps")
+            frame = frame[frame["step"] <= steps] if steps else frame
         return frame.sort_values(["tag", "step"]).reset_index(drop=True)
 
     def samples(self) -> list[tuple[Path, Path | None]]:

@@ -125,6 +125,9 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert any(", residual " in c.value and " kHz · " in c.value for c in at.caption)  # how it was set up
     at.radio(key="training_x").set_value("hours of audio seen").run()
     assert not at.exception and len(at.get("plotly_chart")) == 3
+    at.selectbox(key="training_run").set_value("piano-small (shipped)").run()
+    steps = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())["training"]["steps"]
+    assert next(m for m in at.metric if m.label == "Step").value == f"{steps:,}"  # its curves end at its weights
 
 
 def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoint(tmp_path):
