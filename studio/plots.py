@@ -30,8 +30,8 @@ def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None =
                                   colorbar={"title": "dB"}, showscale=colorbar))
     if seam_seconds:
         figure.add_vline(x=seam_seconds, line={"color": "#5bc0de", "dash": "dash"})
-    # Margins wide enough for the note names and both axis titles (tighter ones clipped them).
-    figure.update_layout(height=height, margin={"l": 70, "r": 10, "t": 10, "b": 50}, xaxis_title="time (s)",
+    # Margins wide enough for the note names, both axis titles and the toolbar (tighter ones clipped them).
+    figure.update_layout(height=height, margin={"l": 70, "r": 10, "t": 30, "b": 50}, xaxis_title="time (s)",
                          yaxis={"title": "note", "tickmode": "array",
                                 "tickvals": [n for n in result.notes if n[0] == "C" and n[1] != "#"]})
     return figure
