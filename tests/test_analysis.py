@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from wavenet.analysis import attack_rate, bits_per_sample, cqt, cqt_png, envelope, snr, spectral_flatness
+from wavenet.analysis import (attack_rate, bits_per_sample, continuation_flatness, cqt, cqt_png, envelope,
+                              following_flatness, snr, spectral_flatness)
+from conftest import random_model
 from wavenet.model import WaveNet
 
 
@@ -80,3 +82,10 @@ def test_attack_rate_counts_struck_notes_not_noise_drones_or_silence():
     assert attack_rate(struck + noise / 5, rate) >= 1.25
     assert attack_rate(noise, rate) == attack_rate(drone + noise, rate) == 0.0
     assert attack_rate(np.zeros_like(t), rate) == attack_rate(np.ones(100), rate) == 0.0
+
+
+def test_continuation_flatness_shows_a_noisy_model_dissolving_the_steady_notes_it_was_given(tiny_config):
+    t = np.arange(4 * 16000) / 16000
+    clips = [(0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (220.0, 330.0, 440.0)]
+    real = following_flatness(clips, 16000, prime_seconds=3.0)
+    assert real < 0.01 and continuation_flatness(random_model(tiny_config), clips, prime_seconds=3.0) > 10 * real

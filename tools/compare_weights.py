@@ -32,7 +32,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from tools.make_card import REAL_CLIP, validation_rows  # noqa: E402
 from wavenet import mulaw  # noqa: E402
-from wavenet.analysis import attack_rate, bits_per_sample, cqt_png, spectral_flatness  # noqa: E402
+from wavenet.analysis import (attack_rate, bits_per_sample, continuation_flatness, cqt_png,  # noqa: E402
+                              following_flatness, spectral_flatness)
 from wavenet.audio import load_audio, save_audio  # noqa: E402
 from wavenet.augment import RecordingChain, shifted_by_noise  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
@@ -95,22 +96,6 @@ def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> t
     return float(unique_flatness), float(continued_flatness), float(unique_attacks), float(continued_attacks)
 
 
-def held_out_continuations(model: WaveNet, clips: list[np.ndarray]) -> float:
-    """Median spectral flatness of the first second the model adds after PRIME_SECONDS of each
-    clip (T=1.0, seed = the clip's number); clips at the model's rate."""
-    prime = int(PRIME_SECONDS * model.config.sample_rate)
-    return float(np.median([
-        spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, seed=number),
-                                   clip[:prime])[0])
-        for number, clip in enumerate(clips)]))
-
-
-def followed_second(clips: list[np.ndarray], rate: int) -> float:
-    """Median spectral flatness of the second that really follows PRIME_SECONDS of each clip."""
-    prime = int(PRIME_SECONDS * rate)
-    return float(np.median([spectral_flatness(clip[prime:prime + rate]) for clip in clips]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights", nargs="+", help="checkpoint folders (a run's last/ or best/, or checkpoints/NAME)")
@@ -129,7 +114,7 @@ def main() -> None:
         args.takes.mkdir(parents=True, exist_ok=True)
     print(f"{'weights':40} {'samples':>9} {'clean':>6} {'recorded':>8} {'real':>6} {'noisy history':>13}  (bits/sample)"
           + ("  flatness: unique, continued  attacks/s: unique, continued  held-out continuation: flatness of"
-             f" its 1st second (real: {followed_second(clean, data_rate):.4f})" if args.takes else ""))
+             f" its 1st second (real: {following_flatness(clean, data_rate, PRIME_SECONDS):.4f})" if args.takes else ""))
     for index, folder in enumerate(args.weights):
         model, info = load_checkpoint(folder)
         rate = model.config.sample_rate
@@ -141,7 +126,7 @@ def main() -> None:
         if args.takes:
             line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
             if rate == data_rate:
-                line += f"  {held_out_continuations(model, clean):.4f}"
+                line += f"  {continuation_flatness(model, clean, PRIME_SECONDS):.4f}"
         print(line, flush=True)
 
 

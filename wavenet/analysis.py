@@ -199,3 +199,23 @@ def bits_per_sample(model: WaveNet, audio: np.ndarray, chunk: int = 32000) -> tu
         count += keep
     nats = total / max(count, 1)
     return nats, nats / math.log(2)
+
+
+def continuation_flatness(model: WaveNet, clips: list[np.ndarray], prime_seconds: float = 3.0) -> float:
+    """Median spectral flatness of the first second the model adds after `prime_seconds` of each
+    clip (temperature 1, seed = the clip's number; clips at the model's rate). Beside
+    `following_flatness` of the same clips it shows how fast the model's own sampling dissolves
+    notes it was given: on renders like its training audio, recording conditions are not in the way."""
+    from wavenet.sampler import GenerationSettings, generate
+
+    prime = int(prime_seconds * model.config.sample_rate)
+    return float(np.median([
+        spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, seed=number),
+                                   clip[:prime])[0])
+        for number, clip in enumerate(clips)]))
+
+
+def following_flatness(clips: list[np.ndarray], sample_rate: int, prime_seconds: float = 3.0) -> float:
+    """Median spectral flatness of the second that really follows `prime_seconds` of each clip."""
+    prime = int(prime_seconds * sample_rate)
+    return float(np.median([spectral_flatness(clip[prime:prime + sample_rate]) for clip in clips]))
