@@ -18,6 +18,7 @@ from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings, stream
 
 KEEP_SECONDS = 3600  # finished takes stay readable by the audio route this long
+PLAYER_LEAD_SECONDS = 0.5  # the player's first lead (0.3 s) and the chunks' way to the browser
 
 
 @dataclass
@@ -37,6 +38,7 @@ class LiveTake:
     finished: bool = False
     error: str | None = None
     started: float = field(default_factory=time.time)
+    first_chunk_at: float | None = None
     ended: float | None = None
 
     @property
@@ -49,6 +51,15 @@ class LiveTake:
             return float("nan")
         return (self.total_samples - self.done_samples) / self.samples_per_second
 
+    def playback_ends(self) -> float:
+        """About when (time.time()) the browser player will have played everything sampled: it plays
+        the chunks back to back from the first one's arrival, or each late chunk on arrival."""
+        if not self.chunks:
+            return self.ended or time.time()
+        duration = sum(chunk.shape[1] for chunk in self.chunks) / self.sample_rate
+        last = self.chunks[-1].shape[1] / self.sample_rate
+        return max(self.first_chunk_at + duration, (self.ended or time.time()) + last) + PLAYER_LEAD_SECONDS
+
     def audio(self) -> np.ndarray:
         """Everything sampled so far (prime included when asked for): float32 [variations, n]."""
         if not self.chunks:
@@ -58,6 +69,7 @@ class LiveTake:
     def _run(self, model: WaveNet, prime: np.ndarray | None) -> None:
         try:
             for chunk in stream(model, self.settings, prime, cancel=self.cancel):
+                self.first_chunk_at = self.first_chunk_at or time.time()
                 self.chunks.append(chunk.audio)
                 self.pcm.append(to_pcm16(chunk.audio[0]).astype("<i2").tobytes())
                 if chunk.total:

@@ -1,5 +1,8 @@
-"""The panel of a running take: streaming player, progress, live waveform and Stop."""
+"""The panel of a running take: streaming player, progress, live waveform and Stop; then, for a take
+sampled faster than real time, the rest of its playback with a Stop of its own."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import streamlit as st
@@ -15,6 +18,7 @@ def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettin
           prime: np.ndarray | None = None, source: str = "") -> None:
     take = start_take(model, checkpoint, settings, prime, source)
     st.session_state[f"{page}_live"] = take.id
+    st.session_state.pop(f"{page}_playing", None)  # its player silences the take before
     st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
 
 
@@ -31,13 +35,35 @@ def _finish(page: str, take: LiveTake) -> None:
     seam = take.prime_samples / take.sample_rate if take.prime_samples else None
     add_take(Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
                   take.samples_per_second, take.stopped_early, take.source))
+    st.session_state[f"{page}_playing"] = take
+
+
+def _stop_playback(page: str) -> None:
+    st.session_state[f"{page}_playback_stopped"] = True
+
+
+def _still_playing(page: str) -> None:
+    """A take sampled faster than real time plays on after sampling ended: its player stays, with a Stop."""
+    take: LiveTake | None = st.session_state.get(f"{page}_playing")
+    if take is None:
+        return
+    stopped = st.session_state.pop(f"{page}_playback_stopped", False)
+    if stopped or time.time() > take.playback_ends():
+        st.session_state.pop(f"{page}_playing")
+    streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
+                     key=f"{page}_player_{take.id}", stop=stopped)
+    if not stopped:
+        st.caption(f"Sampled; playing it to the end ({take.playback_ends() - time.time():.0f} s left).")
+        st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page,))
 
 
 @st.fragment(run_every=1.0)
 def live_panel(page: str) -> None:
-    """Refreshes by itself while the take is sampled; hands the finished take to the take list."""
+    """Refreshes by itself while the take is sampled (and while it plays on); hands the finished
+    take to the take list."""
     take = running(page)
     if take is None:
+        _still_playing(page)
         return
     if take.finished:
         _finish(page, take)

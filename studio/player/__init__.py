@@ -20,7 +20,9 @@ _player = st.components.v2.component(
 )
 
 
-def streaming_player(take_id: str | None, sample_rate: int, total_samples: int, key: str) -> None:
-    """Play take `take_id` while it is sampled, drawing its waveform as it arrives (nothing when None)."""
-    data = {"url": f"/wavenet/take/{take_id}", "rate": sample_rate, "total": total_samples} if take_id else {}
+def streaming_player(take_id: str | None, sample_rate: int, total_samples: int, key: str, stop: bool = False) -> None:
+    """Play take `take_id` while it is sampled, drawing its waveform as it arrives (nothing when None);
+    `stop` silences it. Starting another take silences this one too."""
+    data = ({"url": f"/wavenet/take/{take_id}", "rate": sample_rate, "total": total_samples, "stop": stop}
+            if take_id else {})
     _player(key=key, data=data)

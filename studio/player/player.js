@@ -11,13 +11,24 @@ export default function (component) {
   }
   let player = registry[data.url];
   if (!player) {
+    // One take plays at a time: a new one silences the takes still playing.
+    Object.values(registry).forEach(silence);
     player = registry[data.url] = { chunks: 0, bytes: 0, gaps: 0, done: false, error: null, firstAt: null,
-                                    startedAt: null, peaks: [], schedule: [] };
+                                    startedAt: null, peaks: [], schedule: [], sources: [], stopped: false };
     start(player, data);
   }
+  if (data.stop) silence(player);
   const timer = setInterval(() => { show(player, status); draw(player, canvas, data.total); }, 250);
   show(player, status);
   return () => clearInterval(timer);
+}
+
+function silence(player) {
+  // Stops what is scheduled and what is still to come (Stop playback, or a newer take).
+  player.stopped = true;
+  player.sources.forEach((source) => { try { source.stop(); } catch (error) { /* not started yet */ } });
+  player.sources = [];
+  if (player.reader) player.reader.cancel().catch(() => {});
 }
 
 function audioContext() {
@@ -45,10 +56,10 @@ async function start(player, data) {
     if (!response.ok) {
       throw new Error("audio route answered " + response.status);
     }
-    const reader = response.body.getReader();
+    const reader = (player.reader = response.body.getReader());
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done || player.stopped) break;
       let bytes = value;
       if (carry) {
         const joined = new Uint8Array(carry.length + bytes.length);
@@ -81,6 +92,8 @@ async function start(player, data) {
         nextTime = context.currentTime + lead;
       }
       source.start(nextTime);
+      player.sources.push(source);
+      source.onended = () => { player.sources = player.sources.filter((s) => s !== source); };
       player.schedule.push([nextTime, buffer.duration]);
       nextTime += buffer.duration;
       let low = 1, high = -1;
@@ -96,7 +109,7 @@ async function start(player, data) {
     }
     player.done = true;
   } catch (error) {
-    player.error = String(error);
+    if (!player.stopped) player.error = String(error);
   }
 }
 
@@ -106,7 +119,7 @@ function show(player, status) {
   } else if (window.__wavenetAudio && window.__wavenetAudio.state !== "running") {
     status.textContent = "Audio is paused by the browser: click anywhere on the page to hear it.";
   } else {
-    status.textContent = (player.done ? "All audio received" : "Playing as it is sampled…") +
+    status.textContent = (player.stopped ? "Playback stopped" : player.done ? "All audio received" : "Playing as it is sampled…") +
       (player.gaps ? " · sampling fell behind playback " + player.gaps + "× (a short pause each time)" : "");
   }
   status.dataset.chunks = String(player.chunks);
