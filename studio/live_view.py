@@ -10,6 +10,10 @@ import streamlit as st
 from studio.live import LiveTake, get_take, start_take
 from studio.player import streaming_player
 from studio.takes import Take, add_take
+
+# The player's own schedule can run later than the server's estimate (after late chunks it plays
+# with a longer lead), so Stop playback stays a little longer than the estimate.
+PLAYBACK_MARGIN_SECONDS = 2.0
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
 
@@ -19,6 +23,7 @@ def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettin
     take = start_take(model, checkpoint, settings, prime, source)
     st.session_state[f"{page}_live"] = take.id
     st.session_state.pop(f"{page}_playing", None)  # its player silences the take before
+    st.session_state.pop(f"{page}_playback_stopped", None)
     st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
 
 
@@ -38,8 +43,8 @@ def _finish(page: str, take: LiveTake) -> None:
     st.session_state[f"{page}_playing"] = take
 
 
-def _stop_playback(page: str) -> None:
-    st.session_state[f"{page}_playback_stopped"] = True
+def _stop_playback(page: str, take_id: str) -> None:
+    st.session_state[f"{page}_playback_stopped"] = take_id
 
 
 def _still_playing(page: str) -> None:
@@ -47,14 +52,14 @@ def _still_playing(page: str) -> None:
     take: LiveTake | None = st.session_state.get(f"{page}_playing")
     if take is None:
         return
-    stopped = st.session_state.pop(f"{page}_playback_stopped", False)
-    if stopped or time.time() > take.playback_ends():
+    stopped = st.session_state.pop(f"{page}_playback_stopped", None) == take.id
+    over = time.time() > take.playback_ends() + PLAYBACK_MARGIN_SECONDS
+    if stopped or over:
         st.session_state.pop(f"{page}_playing")
     streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
                      key=f"{page}_player_{take.id}", stop=stopped)
-    if not stopped:
-        st.caption(f"Sampled; playing it to the end ({take.playback_ends() - time.time():.0f} s left).")
-        st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page,))
+    if not (stopped or over):
+        st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page, take.id))
 
 
 @st.fragment(run_every=1.0)

@@ -119,12 +119,20 @@ function show(player, status) {
   } else if (window.__wavenetAudio && window.__wavenetAudio.state !== "running") {
     status.textContent = "Audio is paused by the browser: click anywhere on the page to hear it.";
   } else {
-    status.textContent = (player.stopped ? "Playback stopped" : player.done ? "All audio received" : "Playing as it is sampled…") +
+    status.textContent = (player.stopped ? "Playback stopped" : player.done ? "All audio received" + toPlay(player)
+                          : "Playing as it is sampled…") +
       (player.gaps ? " · sampling fell behind playback " + player.gaps + "× (a short pause each time)" : "");
   }
   status.dataset.chunks = String(player.chunks);
   status.dataset.bytes = String(player.bytes);
   status.dataset.done = String(player.done);
+}
+
+function toPlay(player) {
+  // What is left of the take's playback, from the player's own schedule.
+  const last = player.schedule[player.schedule.length - 1];
+  const left = last ? last[0] + last[1] - window.__wavenetAudio.currentTime : 0;
+  return left > 0.5 ? " · " + Math.round(left) + " s left to play" : "";
 }
 
 function draw(player, canvas, total) {
