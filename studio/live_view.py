@@ -10,12 +10,12 @@ import streamlit as st
 from studio.live import LiveTake, get_take, start_take
 from studio.player import streaming_player
 from studio.takes import Take, add_take
+from wavenet.model import WaveNet
+from wavenet.sampler import GenerationSettings
 
 # The player's own schedule can run later than the server's estimate (after late chunks it plays
 # with a longer lead), so Stop playback stays a little longer than the estimate.
 PLAYBACK_MARGIN_SECONDS = 2.0
-from wavenet.model import WaveNet
-from wavenet.sampler import GenerationSettings
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
