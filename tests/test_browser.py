@@ -81,15 +81,19 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     page.get_by_role("button", name="⬇ WAV").first.wait_for(timeout=60_000)  # the download is offered
 
 
-def test_stop_keeps_the_partial_take(studio_url, browser_page):
-    page = browser_page
+def generate(page, studio_url: str, seconds: float) -> None:
+    """Open the studio and press Generate for a take of `seconds` (the slider moves in 0.5 s steps from 4 s)."""
     page.goto(studio_url)
     page.get_by_role("button", name="▶ Generate").wait_for(timeout=60_000)
-    length = page.get_by_role("slider", name="Length (seconds)")
-    length.focus()
-    for _ in range(40):  # 4 s -> 24 s in 0.5 s steps
+    page.get_by_role("slider", name="Length (seconds)").focus()
+    for _ in range(int((seconds - 4) / 0.5)):
         page.keyboard.press("ArrowRight")
     page.get_by_role("button", name="▶ Generate").click()
+
+
+def test_stop_keeps_the_partial_take(studio_url, browser_page):
+    page = browser_page
+    generate(page, studio_url, 24)
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 3; }}", timeout=120_000)
     page.get_by_role("button", name="⏹ Stop sampling").click()
     page.get_by_text("stopped early").first.wait_for(timeout=60_000)
@@ -99,13 +103,7 @@ def test_stop_keeps_the_partial_take(studio_url, browser_page):
 
 def test_a_take_still_playing_after_sampling_keeps_its_player_until_stop_playback(studio_url, browser_page):
     page = browser_page
-    page.goto(studio_url)
-    page.get_by_role("button", name="▶ Generate").wait_for(timeout=60_000)
-    length = page.get_by_role("slider", name="Length (seconds)")
-    length.focus()
-    for _ in range(8):  # 4 s -> 8 s
-        page.keyboard.press("ArrowRight")
-    page.get_by_role("button", name="▶ Generate").click()
+    generate(page, studio_url, 8)
     # Holding the audio clock makes "sampled faster than played" independent of this machine's speed.
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
     page.evaluate("() => window.__wavenetAudio.suspend()")
