@@ -129,9 +129,10 @@ def training_hours(dataset: Path) -> float:
         return 0.0
 
 
-def datasets(data_dir: Path = Path("data")) -> list[Path]:
-    """Prepared datasets, the most training audio first (an evaluation-only set has none)."""
-    return sorted((p.parent for p in data_dir.glob("*/manifest.json")), key=lambda p: (-training_hours(p), p.name))
+def datasets(data_dir: Path = Path("data")) -> dict[Path, float]:
+    """Prepared datasets and their hours of training audio, the most first (an evaluation-only set has none)."""
+    hours = {p.parent: training_hours(p.parent) for p in data_dir.glob("*/manifest.json")}
+    return dict(sorted(hours.items(), key=lambda item: (-item[1], item[0].name)))
 
 
 def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> None:
@@ -144,7 +145,7 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
     with st.form("new_training_run"):
         left, middle, right = st.columns(3)
         name = left.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M"), key="new_run_name")
-        data = middle.selectbox("Dataset", found, format_func=lambda p: f"{p.name} ({training_hours(p):.1f} h to train on)",
+        data = middle.selectbox("Dataset", list(found), format_func=lambda p: f"{p.name} ({found[p]:.1f} h to train on)",
                                 key="new_run_data")
         preset = right.selectbox("Size", list(PRESETS), key="new_run_preset",
                                  format_func=lambda p: f"{p} ({PRESETS[p][0]}×{PRESETS[p][1]})")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from wavenet import mulaw
 from wavenet.model import WaveNet
+from wavenet.sampler import GenerationSettings, generate
 
 PIANO_LOWEST = 21  # A0
 PIANO_KEYS = 88
@@ -206,8 +207,6 @@ def continuation_flatness(model: WaveNet, clips: list[np.ndarray], prime_seconds
     clip (temperature 1, seed = the clip's number; clips at the model's rate). Beside
     `following_flatness` of the same clips it shows how fast the model's own sampling dissolves
     notes it was given: on renders like its training audio, recording conditions are not in the way."""
-    from wavenet.sampler import GenerationSettings, generate
-
     prime = int(prime_seconds * model.config.sample_rate)
     return float(np.median([
         spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, seed=number),
