@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from wavenet.corpus import NotePack, PianoSampler, build_corpus, note_number, perform, render_dataset, skyline
+from wavenet.corpus import (NotePack, PianoSampler, build_corpus, note_number, perform, piece_order, render_dataset,
+                            render_plan, skyline)
 from wavenet.data import prepare
 
 
@@ -16,6 +17,15 @@ def test_scores_export_to_midi_notes_with_every_part_on_the_piano(score_cache):
     assert notes.shape[1] == 4 and len(notes) > 50
     assert (notes[:, 1] > notes[:, 0]).all() and 30 < notes[:, 2].mean() < 80
     assert note_number("A0") == 21 and note_number("C8") == 108 and note_number("D#4") == 63
+
+
+def test_render_plans_with_one_seed_are_prefixes_of_each_other(score_cache):
+    """The held-out set (tools/heldout_set.py) relies on it: no plan of up to 24 h renders a piece outside the 24 h plan."""
+    pack = NotePack.load(score_cache / "notes.npz")
+    short, long = render_plan(pack, 0.001, seed=1), render_plan(pack, 1.0, seed=1)
+    assert long[: len(short)] == short and len(long) > len(short)
+    assert [index for index, round_number in long if round_number == 0] == piece_order(pack, 1)
+    assert {round_number for _, round_number in long} == set(range(long[-1][1] + 1))  # every piece once, then again
 
 
 def test_a_performance_varies_pitch_tempo_dynamics_timing_and_pedal_but_keeps_the_music(score_cache):

@@ -339,15 +339,19 @@ def render_performance(sampler: PianoSampler, notes: np.ndarray, rng: np.random.
     return (audio * gain).astype(np.float32), settings
 
 
+def piece_order(pack: NotePack, seed: int) -> list[int]:
+    """The seeded order in which render plans take the pieces: plans with one seed are prefixes of each other."""
+    return [int(index) for index in np.random.default_rng(seed).permutation(len(pack.names))]
+
+
 def render_plan(pack: NotePack, hours: float, seed: int, max_piece_seconds: float = 600.0) -> list[tuple[int, int]]:
     """(piece index, render number) pairs covering `hours`: every piece once, then again."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(pack.names))
+    order = piece_order(pack, seed)
     plan, seconds, round_number = [], 0.0, 0
     while seconds < hours * 3600:
         for index in order:
-            plan.append((int(index), round_number))
-            seconds += min(pack.seconds(int(index)), max_piece_seconds)
+            plan.append((index, round_number))
+            seconds += min(pack.seconds(index), max_piece_seconds)
             if seconds >= hours * 3600:
                 break
         round_number += 1
