@@ -122,17 +122,26 @@ def log_tail(runs_dir: Path, name: str, lines: int = 6) -> str:
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
-def training_hours(dataset: Path) -> float:
+def training_hours(dataset: Path) -> float | None:
+    """Hours of training audio in a prepared dataset; None where it has no training clip (every clip on
+    the validation side) or no readable manifest: a run could not train on it."""
     try:
-        return float(json.loads((dataset / "manifest.json").read_text()).get("train_hours", 0.0))
-    except (OSError, ValueError, AttributeError):
-        return 0.0
+        manifest = json.loads((dataset / "manifest.json").read_text())
+        return float(manifest["train_hours"]) if manifest.get("train_clips", 0) > 0 else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def amount_of_audio(hours: float) -> str:
+    """Hours as "7.4 h", or as minutes where that would read 0.0 h (an evaluation set keeps a few training clips)."""
+    return f"{hours:.1f} h" if hours >= 0.1 else f"{hours * 60:.1f} min"
 
 
 def datasets(data_dir: Path = Path("data")) -> dict[Path, float]:
-    """Prepared datasets and their hours of training audio, the most first (an evaluation-only set has none)."""
+    """Prepared datasets a run can train on, with their hours of training audio, the most first."""
     hours = {p.parent: training_hours(p.parent) for p in data_dir.glob("*/manifest.json")}
-    return dict(sorted(hours.items(), key=lambda item: (-item[1], item[0].name)))
+    trainable = {path: h for path, h in hours.items() if h is not None}
+    return dict(sorted(trainable.items(), key=lambda item: (-item[1], item[0].name)))
 
 
 def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> None:
@@ -145,7 +154,7 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
     with st.form("new_training_run"):
         left, middle, right = st.columns(3)
         name = left.text_input("Run name", value=time.strftime("run-%Y%m%d-%H%M"), key="new_run_name")
-        data = middle.selectbox("Dataset", list(found), format_func=lambda p: f"{p.name} ({found[p]:.1f} h to train on)",
+        data = middle.selectbox("Dataset", list(found), format_func=lambda p: f"{p.name} ({amount_of_audio(found[p])} to train on)",
                                 key="new_run_data")
         preset = right.selectbox("Size", list(PRESETS), key="new_run_preset",
                                  format_func=lambda p: f"{p} ({PRESETS[p][0]}×{PRESETS[p][1]})")

@@ -153,8 +153,11 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     (tmp_path / "src" / "clip.wav").write_bytes((ROOT / "assets" / "fats_waller_aint_misbehavin_45s.wav").read_bytes())
     prepare(tmp_path / "src", tmp_path / "data" / "tiny", 16000, 1.0, 0.2, progress=False)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "broken").mkdir()
+    (tmp_path / "data" / "broken" / "manifest.json").write_text("{not json")
     at = page("training")
     assert "No training runs yet" in at.info[-1].value
+    assert at.selectbox(key="new_run_data").options == ["tiny (0.6 min to train on)"]  # not the unreadable one
     at.text_input(key="new_run_name").set_value("../escape")
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert any("Name the run" in e.value for e in at.error) and not (tmp_path / "runs").exists()
