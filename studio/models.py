@@ -43,6 +43,7 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
         "validation bits/sample": f"{bits:.3f}" if bits else "—",
         "speed (model card)": f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time)" if speed else "—",
         "audio seen in training": f"{training.get('audio_hours_seen', 0):.1f} h",
+        "sounds like": evaluation.get("sounds_like", "—"),  # heard by whoever wrote the model card
     }
 
 

@@ -55,6 +55,7 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     labels = {s.label for s in at.slider} | {n.label for n in at.number_input} | {b.label for b in at.button}
     assert {"Length (seconds)", "Temperature (0 = greedy)", "Seed", "Variations", "🎲 New seed", "▶ Generate"} <= labels
     assert any("receptive field" in c.value for c in at.sidebar.caption)
+    assert any(c.value.startswith("**sounds like**: ") for c in at.sidebar.caption)  # what to expect, from its card
     at.slider(key="generate_seconds").set_value(0.5)
     at.number_input(key="generate_seed").set_value(11)
     at.button(key="generate_go").click().run()

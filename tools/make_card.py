@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--val-clips", type=int, default=24)
     parser.add_argument("--observations", default="")
     parser.add_argument("--history", default="", help="how the model was trained, in words")
+    parser.add_argument("--sounds-like", default="", help="what its takes sound like, in a few words (the studio shows it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -115,7 +116,7 @@ def main() -> None:
                 "continuation_spectral_flatness": round(continued_flatness, 4),
                 "unique_attacks_per_s": round(unique_attacks, 2), "continuation_attacks_per_s": round(continuation_attacks, 2),
                 "validation_continuation_flatness": round(held_out_continuation, 4),
-                "measured_on": cpu_name()}
+                "measured_on": cpu_name(), "sounds_like": args.sounds_like or "not described"}
     info["evaluation"] = measured
     (folder / "config.json").write_text(json.dumps(info, indent=1))
     name = folder.name
