@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from wavenet.analysis import (attack_rate, bits_per_sample, continuation_flatness, cqt, cqt_png, envelope,
-                              following_flatness, snr, spectral_flatness)
+                              following_flatness, linear_prediction_bits, snr, spectral_flatness)
 from conftest import random_model
 from wavenet.model import WaveNet
 
@@ -66,6 +66,16 @@ def test_spectral_flatness_tells_pitched_notes_from_noise_and_ignores_silence():
     assert spectral_flatness(tone) < 0.01 < 0.3 < spectral_flatness(noise)
     quiet_then_tone = np.concatenate([np.zeros(rate), tone])
     assert spectral_flatness(quiet_then_tone) < 0.01
+
+
+def test_linear_prediction_finds_decaying_notes_predictable_and_white_noise_not():
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    notes = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in (1, 2, 3)) * 0.3 * np.exp(-1.5 * (t % 0.5))
+    noise = np.clip(np.random.default_rng(0).laplace(0, 0.2, len(t)), -1, 1)
+    predictable, unpredictable = linear_prediction_bits(notes), linear_prediction_bits(noise)
+    assert predictable < 3.0 and unpredictable > 6.0, (predictable, unpredictable)
+    assert linear_prediction_bits(np.zeros(rate)) < 0.1  # silence is certain
 
 
 def test_attack_rate_counts_struck_notes_not_noise_drones_or_silence():
