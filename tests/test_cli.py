@@ -119,6 +119,8 @@ def test_resuming_a_run_keeps_its_precision_and_augmentation_unless_told_otherwi
     fresh = Namespace(precision=None, augment=None, resume=False, run=str(tmp_path))
     assert kept_on_resume(fresh, "precision", "float32") == "float32"
     assert kept_on_resume(fresh, "augment", "none") == "none"
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"augment_share": 0.1}}))
+    assert kept_on_resume(Namespace(augment_share=None, resume=True, run=str(tmp_path)), "augment_share", 0.5) == 0.1
     (tmp_path / "run.json").write_text(json.dumps({"settings": {"history_noise": 2.0}}))
     assert kept_on_resume(resumed_noise := Namespace(history_noise=None, resume=True, run=str(tmp_path)),
                           "history_noise", 0.0) == 2.0

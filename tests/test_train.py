@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from wavenet.checkpoint import load_checkpoint
 from wavenet.data import prepare
 from wavenet.model import WaveNetConfig
-from wavenet.train import Trainer, TrainSettings
+from wavenet.train import Trainer, TrainingError, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--preset", "small", "--residual-channels", "4", "--dilation-channels", "4", "--skip-channels", "8"]
@@ -79,8 +79,28 @@ def test_recording_augmentation_trains_on_changed_crops_and_is_recorded(piano_da
     summary = trainer.train()
     losses = [e.value for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
     assert all(math.isfinite(loss) for loss in losses) and min(losses[-3:]) < losses[0] - 0.4  # it learns
-    assert summary["augment"] == "recording"
+    assert summary["augment"] == "recording" and summary["augment_share"] == 0.5
     assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["augment"] == "recording"
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5])
+def test_an_augmentation_share_outside_0_to_1_is_refused(piano_data, tmp_path, share):
+    config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
+    with pytest.raises(TrainingError, match="share"):
+        Trainer(config, piano_data, tmp_path / "run", TrainSettings(augment="recording", augment_share=share),
+                progress=False)
+
+
+def test_a_small_augmentation_share_sends_about_that_share_of_crops_through_a_chain(piano_data, tmp_path):
+    config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
+    settings = TrainSettings(batch_size=64, output_length=200, augment="recording", augment_share=0.1)
+    trainer = Trainer(config, piano_data, tmp_path / "run", settings, progress=False)
+    state = trainer.generator.get_state()
+    augmented = trainer._training_crops()
+    trainer.generator.set_state(state)
+    plain = trainer.train_set.random_crops(64, trainer.crop_length, trainer.generator)
+    changed = sum(not torch.equal(a, p) for a, p in zip(augmented, plain))
+    assert 1 <= changed <= 16  # about 6 of 64
 
 
 def test_history_noise_shows_the_model_a_noisy_past_but_scores_it_on_the_clean_samples(piano_data, tmp_path):

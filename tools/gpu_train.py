@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--compile", default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0])
     parser.add_argument("--augment", choices=AUGMENTATIONS, default=AUGMENTATIONS[0])
+    parser.add_argument("--augment-share", type=float, default=0.5, help="with --augment recording: share of crops")
     parser.add_argument("--history-noise", type=float, default=0.0,
                         help="μ-law classes of noise on the history the model sees, not on its targets")
     parser.add_argument("--init-from", default="")
@@ -103,7 +104,7 @@ def main() -> None:
     settings = TrainSettings(batch_size=args.batch_size, output_length=args.output_length, lr=args.lr,
                              time_budget=args.budget, val_every=500, checkpoint_every=args.checkpoint_every,
                              sample_seconds=0.0, compile=args.compile, precision=args.precision,
-                             augment=args.augment, history_noise=args.history_noise,
+                             augment=args.augment, augment_share=args.augment_share, history_noise=args.history_noise,
                              init_from=args.init_from)
     trainer = ExportingTrainer(config, work / "data", work / "run", settings, progress=False)
     trainer.out = Path(args.out)

@@ -111,6 +111,7 @@ def cmd_train(args) -> None:
                              seed=args.seed, compile=args.compile,
                              precision=kept_on_resume(args, "precision", PRECISIONS[0]),
                              augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
+                             augment_share=kept_on_resume(args, "augment_share", 0.5),
                              history_noise=kept_on_resume(args, "history_noise", 0.0),
                              init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recording: run half the training crops through a random recording chain (room, EQ, "
                         "low-pass, noise, level) so the model also knows real recordings, not only dry renders. "
                         "Default none; --resume keeps the run's own")
+    p.add_argument("--augment-share", type=float, default=None, metavar="SHARE",
+                   help="with --augment recording: the share of training crops that go through a chain (0 < SHARE "
+                        "<= 1; default 0.5, which made piano-small's own takes noisier); --resume keeps the run's own")
     p.add_argument("--history-noise", type=non_negative(float), default=None, metavar="CLASSES",
                    help="add Gaussian noise (standard deviation up to this many μ-law classes, drawn per crop) "
                         "to the history the model sees but not to its targets, so it learns to continue its own "

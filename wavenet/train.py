@@ -53,6 +53,7 @@ class TrainSettings:
     compile: str = "auto"  # auto: on CUDA only
     precision: str = PRECISIONS[0]  # bf16: forward and backward under bfloat16 autocast (weights, Adam and loss stay float)
     augment: str = AUGMENTATIONS[0]  # recording: random room, EQ, noise and level on some training crops
+    augment_share: float = 0.5  # with augment="recording": the share of crops that go through a chain
     history_noise: float = 0.0  # μ-law classes: noise (std up to this, per crop) on the inputs, not the targets
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
@@ -144,6 +145,8 @@ class Trainer:
             raise TrainingError(f"unknown precision {settings.precision!r}; use one of {', '.join(PRECISIONS)}")
         if settings.augment not in AUGMENTATIONS:
             raise TrainingError(f"unknown augmentation {settings.augment!r}; use one of {', '.join(AUGMENTATIONS)}")
+        if not 0.0 < settings.augment_share <= 1.0:
+            raise TrainingError("the augmentation share must be above 0 and at most 1")
         if not 0.0 <= settings.history_noise < mulaw.CLASSES:
             raise TrainingError(f"history noise must be between 0 and {mulaw.CLASSES} μ-law classes")
         self.settings, self.run, self.progress = settings, Path(run), progress
@@ -178,7 +181,8 @@ class Trainer:
             raise DataError(f"the model is for {config.sample_rate} Hz but {data} is {self.train_set.sample_rate} Hz")
         self.config, self.model = config, model.train()
         self.crop_length = config.receptive_field + settings.output_length + 1
-        self.augmentation = RecordingChain(config.sample_rate) if settings.augment == "recording" else None
+        self.augmentation = (RecordingChain(config.sample_rate, probability=settings.augment_share)
+                             if settings.augment == "recording" else None)
         clip_samples = self.train_set.clips.shape[1]
         if self.crop_length > clip_samples:
             raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + output "
@@ -429,6 +433,7 @@ class Trainer:
                 if self.device.type == "cuda" else "cpu",
                 "batch_size": self.settings.batch_size, "output_length": self.settings.output_length,
                 "precision": self.settings.precision, "augment": self.settings.augment,
+                "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
                 "history_noise": self.settings.history_noise}
 
     def save(self, loss: float, val: float | None) -> None:
