@@ -23,3 +23,10 @@ def test_round_trip_error_is_small_for_quiet_and_loud_signals():
     assert error.max() < 0.05  # the top μ-law step is ~0.043
     quiet = np.linspace(-0.01, 0.01, 1001)
     assert np.abs(mulaw.decode(mulaw.encode(quiet)) - quiet).max() < 0.001
+
+
+def test_class_edges_bound_what_each_class_holds():
+    edges = mulaw.class_edges()
+    assert np.isclose(edges[0], -1.0) and np.isclose(edges[-1], 1.0) and (np.diff(edges) > 0).all()
+    inside = (edges[:-1] + edges[1:]) / 2  # a value between two edges is encoded as the upper edge's class
+    assert np.array_equal(mulaw.encode(inside), np.arange(1, mulaw.CLASSES))

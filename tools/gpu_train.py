@@ -71,7 +71,8 @@ def main() -> None:
     parser.add_argument("--compile", default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0])
     parser.add_argument("--augment", choices=AUGMENTATIONS, default=AUGMENTATIONS[0])
-    parser.add_argument("--augment-share", type=float, default=0.5, help="with --augment recording: share of crops")
+    parser.add_argument("--augment-share", type=float, default=TrainSettings.augment_share,
+                        help="with --augment recording: the share of crops that go through a chain")
     parser.add_argument("--history-noise", type=float, default=0.0,
                         help="μ-law classes of noise on the history the model sees, not on its targets")
     parser.add_argument("--init-from", default="")

@@ -215,8 +215,7 @@ def linear_prediction_bits(audio: np.ndarray, order: int = 32, fit: int = 8000, 
 
     classes = mulaw.encode(audio).astype(np.int64)
     x = mulaw.decode(classes).astype(np.float64)
-    companded_edges = np.linspace(-1.0, 1.0, mulaw.CLASSES)  # class i holds (edge[i-1], edge[i]]
-    edges = np.sign(companded_edges) * np.expm1(np.abs(companded_edges) * np.log1p(mulaw.MU)) / mulaw.MU
+    edges = mulaw.class_edges()
     lower = np.concatenate([[-np.inf], edges[:-1]])
     lower[1] = -np.inf  # the lowest class a signal in [-1, 1] reaches holds everything below
     upper = edges.copy()

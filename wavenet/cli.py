@@ -111,7 +111,7 @@ def cmd_train(args) -> None:
                              seed=args.seed, compile=args.compile,
                              precision=kept_on_resume(args, "precision", PRECISIONS[0]),
                              augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
-                             augment_share=kept_on_resume(args, "augment_share", 0.5),
+                             augment_share=kept_on_resume(args, "augment_share", TrainSettings.augment_share),
                              history_noise=kept_on_resume(args, "history_noise", 0.0),
                              init_from=args.init_from or "")
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train). "
                         "Default float32; --resume keeps the run's own")
     p.add_argument("--augment", choices=AUGMENTATIONS, default=None,
-                   help="recording: run half the training crops through a random recording chain (room, EQ, "
+                   help="recording: run a share of the training crops (--augment-share) through a random recording chain (room, EQ, "
                         "low-pass, noise, level) so the model also knows real recordings, not only dry renders. "
                         "Default none; --resume keeps the run's own")
     p.add_argument("--augment-share", type=float, default=None, metavar="SHARE",

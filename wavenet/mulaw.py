@@ -26,10 +26,19 @@ def encode_tensor(audio: torch.Tensor) -> torch.Tensor:
     return torch.bucketize(compressed, edges).to(torch.uint8)
 
 
+def expand(companded: torch.Tensor) -> torch.Tensor:
+    """Companded values in [-1, 1] -> linear amplitude (eq. 7), same dtype."""
+    return torch.sign(companded) * torch.expm1(companded.abs() * math.log1p(MU)) / MU
+
+
 def decode_tensor(indices: torch.Tensor) -> torch.Tensor:
     """Class indices (0..255) -> float32 audio in [-1, 0.957] (eq. 7, as librosa), same device and shape."""
-    centred = (indices.to(torch.float64) - SILENCE) * 2.0 / CLASSES
-    return (torch.sign(centred) * torch.expm1(centred.abs() * math.log1p(MU)) / MU).to(torch.float32)
+    return expand((indices.to(torch.float64) - SILENCE) * 2.0 / CLASSES).to(torch.float32)
+
+
+def class_edges() -> np.ndarray:
+    """The linear amplitudes between classes, float64 [CLASSES]: class i holds (edges[i-1], edges[i]]."""
+    return expand(torch.linspace(-1.0, 1.0, CLASSES, dtype=torch.float64)).numpy()
 
 
 def encode(audio: np.ndarray) -> np.ndarray:
