@@ -1,11 +1,16 @@
-"""The studio's pages (started through app.py, which adds the audio-streaming route)."""
+"""The studio's pages (started through app.py, which adds the audio-streaming route).
+
+They live in app_pages/, not pages/: Streamlit treats a pages/ folder beside the main script as
+an old-style multipage app until st.navigation has run once, so a bookmarked page opened as a
+fresh server's first request would show the folder's file names as navigation.
+"""
 import streamlit as st
 
 st.set_page_config(page_title="WaveNet Piano Studio", page_icon="🎹", layout="wide")
 pages = st.navigation([
-    st.Page("pages/generate.py", title="Generate", icon="🎹", default=True),
-    st.Page("pages/continue.py", title="Continue a clip", icon="🎼"),
-    st.Page("pages/compare.py", title="Compare checkpoints", icon="⚖️"),
-    st.Page("pages/training.py", title="Training monitor", icon="📈"),
+    st.Page("app_pages/generate.py", title="Generate", icon="🎹", default=True),
+    st.Page("app_pages/continue.py", title="Continue a clip", icon="🎼"),
+    st.Page("app_pages/compare.py", title="Compare checkpoints", icon="⚖️"),
+    st.Page("app_pages/training.py", title="Training monitor", icon="📈"),
 ])
 pages.run()

@@ -6,6 +6,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def studio_url():
+@contextmanager
+def running_studio():
+    """A fresh studio server on a free port; yields its URL once it answers."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                "--server.headless", "true", "--server.address", "127.0.0.1"],
@@ -35,9 +37,17 @@ def studio_url():
                 break
         except OSError:
             time.sleep(0.3)
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def studio_url():
+    with running_studio() as url:
+        yield url
 
 
 @pytest.fixture
@@ -114,3 +124,13 @@ def test_a_take_still_playing_after_sampling_keeps_its_player_until_stop_playbac
     stop.click()
     page.wait_for_function(f"() => ({PLAYER})().every(p => p.stopped && p.sources.length === 0)", timeout=30_000)
     stop.wait_for(state="detached", timeout=30_000)
+
+
+def test_a_bookmarked_page_opens_with_the_studio_navigation_on_a_fresh_server(browser_page):
+    page = browser_page
+    with running_studio() as url:  # the bookmark is the server's very first request
+        page.goto(f"{url}/training")
+        page.get_by_text("Start a training run").first.wait_for(timeout=60_000)
+        navigation = page.get_by_test_id("stSidebarNav").inner_text(timeout=30_000)
+    assert "Training monitor" in navigation and "Continue a clip" in navigation, navigation
+    assert "navigation" not in navigation.lower(), navigation

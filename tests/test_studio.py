@@ -32,7 +32,7 @@ def runs_cleaned_up(tmp_path):
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=120)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -87,15 +87,15 @@ def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page()
     at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
     at.slider(key="generate_seconds").set_value(7.5)
     at.sidebar.selectbox(key="checkpoint").set_value("piano-medium").run()
-    at.switch_page("pages/continue.py").run()
+    at.switch_page("app_pages/continue.py").run()
     at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
     at.file_uploader(key="continue_upload").upload("my take.wav", audio_bytes(tone(2.0), 16000), "audio/wav").run()
     at.slider(key="continue_region").set_value((0.5, 1.5)).run()
-    at.switch_page("pages/generate.py").run()
+    at.switch_page("app_pages/generate.py").run()
     assert not at.exception, at.exception
     assert at.slider(key="generate_seconds").value == 7.5
     assert at.sidebar.selectbox(key="checkpoint").value == "piano-medium"
-    at.switch_page("pages/continue.py").run()
+    at.switch_page("app_pages/continue.py").run()
     assert not at.exception and not at.warning, at.warning
     assert any("my take.wav" in c.value for c in at.caption)
     assert at.slider(key="continue_region").value == (0.5, 1.5)
