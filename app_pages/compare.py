@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from studio.clips import EXAMPLE
-from studio.controls import generation_controls
+from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
 from wavenet.analysis import snr, spectral_flatness
@@ -30,7 +30,8 @@ settings = generation_controls("compare", unique=not use_prime, include_prime=us
 
 if len(chosen) < 2:
     st.caption("Choose at least two checkpoints to compare.")
-if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go"):
+if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go",
+              on_click=fresh_seed_if_asked, args=("compare",)):
     results = []
     progress = st.progress(0.0, text="Sampling…")
     for index, name in enumerate(chosen):

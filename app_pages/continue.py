@@ -3,7 +3,7 @@ import streamlit as st
 
 from studio import live_view
 from studio.clips import clip_picker, prime_region
-from studio.controls import generation_controls
+from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.sidebar import checkpoint_picker
 from studio.takes import take_list
 
@@ -19,7 +19,8 @@ if clip is not None:
 settings = generation_controls("continue", unique=False, include_prime=True)
 
 busy = live_view.running("continue") is not None
-if st.button("▶ Continue", type="primary", disabled=busy or prime is None, key="continue_go"):
+if st.button("▶ Continue", type="primary", disabled=busy or prime is None, key="continue_go",
+              on_click=fresh_seed_if_asked, args=("continue",)):
     live_view.start("continue", name, model, settings, prime, clip_name)
 live_view.show_error("continue")
 live_view.live_panel("continue")

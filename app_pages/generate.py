@@ -3,7 +3,7 @@ import streamlit as st
 
 from studio import live_view
 from studio.clips import clip_picker, prime_region
-from studio.controls import generation_controls
+from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.sidebar import checkpoint_picker
 from studio.takes import take_list
 
@@ -22,7 +22,8 @@ settings = generation_controls("generate", unique=mode == "Unique", include_prim
 
 busy = live_view.running("generate") is not None
 can_start = not busy and (mode == "Unique" or prime is not None)
-if st.button("▶ Generate", type="primary", disabled=not can_start, key="generate_go"):
+if st.button("▶ Generate", type="primary", disabled=not can_start, key="generate_go",
+              on_click=fresh_seed_if_asked, args=("generate",)):
     live_view.start("generate", name, model, settings, prime, clip_name)
 live_view.show_error("generate")
 live_view.live_panel("generate")

@@ -14,12 +14,19 @@ def _new_seed(key: str) -> None:
     st.session_state[key] = random.randint(0, 2**31 - 1)
 
 
+def fresh_seed_if_asked(page: str) -> None:
+    """The Generate buttons' click handler: with "new seed for every take" on, each take gets a
+    fresh seed (shown in the box), so pressing Generate again gives a new take, not the same one."""
+    if st.session_state.get(f"{page}_fresh_seed", True):
+        _new_seed(f"{page}_seed")
+
+
 def generation_controls(page: str, unique: bool, include_prime: bool = False) -> GenerationSettings:
     """Length, temperature, seed (with a "new seed" button), first sample and variations."""
     # Defaults live in session state (not in the widgets), so "same settings again" can set them;
     # every setting persists for the session, so it is still there after a visit to another page.
     for name, default in (("seconds", 4.0), ("temperature", 1.0), ("seed", 0), ("variations", 1),
-                          ("random_first", True), ("first_sample", 128)):
+                          ("random_first", True), ("first_sample", 128), ("fresh_seed", True)):
         st.session_state.setdefault(f"{page}_{name}", default)
     left, right = st.columns(2)
     kept = {"persist_state": "session"}
@@ -32,6 +39,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_new_seed, args=(f"{page}_seed",))
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
+    seed_column.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,
+                         help="Off: the same seed and settings give the same take again.")
     first_sample = None
     if unique:
         random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)
@@ -48,8 +57,10 @@ def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> 
     st.session_state[f"{page}_seconds"] = float(settings["seconds"])
     st.session_state[f"{page}_temperature"] = float(settings["temperature"])
     st.session_state[f"{page}_seed"] = int(settings["seed"])
+    st.session_state[f"{page}_fresh_seed"] = False  # the same settings include the same seed
     st.session_state[f"{page}_variations"] = int(settings["variations"])
     st.session_state[f"{page}_random_first"] = settings.get("first_sample") is None
     if settings.get("first_sample") is not None:
         st.session_state[f"{page}_first_sample"] = int(settings["first_sample"])
-    st.toast("This take's settings are back in the controls" + (f" (checkpoint {checkpoint})" if checkpoint else ""))
+    st.toast("This take's settings are back in the controls, its seed too"
+             + (f" (checkpoint {checkpoint})" if checkpoint else ""))

@@ -93,7 +93,8 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · {take.length_label()}",
+        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · temperature "
+                         f"{take.settings['temperature']:g} · {take.length_label()}",
                          expanded=index == 0):
             show_take(take, index, plots=index == 0)
             left, right, _ = st.columns([1, 2, 3])

@@ -57,21 +57,32 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert any("receptive field" in c.value for c in at.sidebar.caption)
     assert any(c.value.startswith("**sounds like**: ") for c in at.sidebar.caption)  # what to expect, from its card
     at.slider(key="generate_seconds").set_value(0.5)
-    at.number_input(key="generate_seed").set_value(11)
     at.button(key="generate_go").click().run()
     first = wait_for_take(at, 1)[0]
-    assert first.audio.shape == (1, 8000) and first.settings["seed"] == 11
+    assert first.audio.shape == (1, 8000)
     assert any(d.label == "⬇ WAV" for d in at.download_button)
     at.button(key="generate_go").click().run()
     second = wait_for_take(at, 2)[0]
-    assert np.array_equal(second.audio, first.audio)  # same seed, same take
+    assert second.settings["seed"] != first.settings["seed"]  # pressing Generate again gives a new take
+    assert not np.array_equal(second.audio, first.audio)
+    assert at.number_input(key="generate_seed").value == second.settings["seed"]  # the box shows the take's seed
+    at.checkbox(key="generate_fresh_seed").uncheck().run()
+    at.number_input(key="generate_seed").set_value(11).run()
+    at.button(key="generate_go").click().run()
+    eleven = wait_for_take(at, 3)[0]
+    at.button(key="generate_go").click().run()
+    again = wait_for_take(at, 4)[0]
+    assert eleven.settings["seed"] == again.settings["seed"] == 11
+    assert np.array_equal(again.audio, eleven.audio)  # same seed, same take
     at.button(key="generate_new_seed").click().run()
     assert at.number_input(key="generate_seed").value != 11
-    at.button(key=f"again_{first.created}").click().run()  # "same settings again"
-    assert not at.exception and at.number_input(key="generate_seed").value == 11
+    at.checkbox(key="generate_fresh_seed").check().run()
+    at.button(key=f"again_{first.created}").click().run()  # "same settings again", its seed too
+    assert not at.exception and at.number_input(key="generate_seed").value == first.settings["seed"]
+    assert not at.checkbox(key="generate_fresh_seed").value
     assert any("settings are back" in t.value for t in at.toast) and not at.warning
     at.button(key=f"delete_{first.created}").click().run()
-    assert not at.exception and at.session_state["takes"] == [second]
+    assert not at.exception and first not in at.session_state["takes"] and len(at.session_state["takes"]) == 3
 
 
 def test_continue_page_continues_the_example_and_marks_the_seam():
