@@ -123,17 +123,19 @@ def log_tail(runs_dir: Path, name: str, lines: int = 6) -> str:
 
 
 def training_hours(dataset: Path) -> float | None:
-    """Hours of training audio in a prepared dataset; None where it has no training clip (every clip on
-    the validation side) or no readable manifest: a run could not train on it."""
+    """Hours of training audio in a prepared dataset; None where a run could not or should not train on
+    it: no training clip (every clip on the validation side), made for evaluation only, or no readable
+    manifest."""
     try:
         manifest = json.loads((dataset / "manifest.json").read_text())
-        return float(manifest["train_hours"]) if manifest.get("train_clips", 0) > 0 else None
+        trainable = manifest.get("train_clips", 0) > 0 and not manifest.get("evaluation_only", False)
+        return float(manifest["train_hours"]) if trainable else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def amount_of_audio(hours: float) -> str:
-    """Hours as "7.4 h", or as minutes where that would read 0.0 h (an evaluation set keeps a few training clips)."""
+    """Hours as "7.4 h", or as minutes where that would read 0.0 h (a few clips of one's own)."""
     return f"{hours:.1f} h" if hours >= 0.1 else f"{hours * 60:.1f} min"
 
 

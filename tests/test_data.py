@@ -6,7 +6,7 @@ import torch
 
 from wavenet import mulaw
 from wavenet.cli import main
-from wavenet.data import ClipSet, prepare
+from wavenet.data import ClipSet, DatasetWriter, prepare
 from conftest import tone
 
 
@@ -118,3 +118,16 @@ def test_an_interrupted_prepare_keeps_what_it_finished(tmp_path, monkeypatch):
     assert sorted(recorded) == ["piece0.wav", "piece1.wav"]
     manifest = prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.34, progress=False)
     assert len(manifest["sources"]) == 3
+
+
+def test_an_evaluation_set_is_scored_but_never_trained_on(tmp_path, capsys):
+    make_recordings(tmp_path / "src")
+    writer = DatasetWriter(tmp_path / "heldout", 16000, 1.0, 0.5, seed=0)
+    for path in sorted((tmp_path / "src").glob("*.wav")):
+        writer.add(path.stem, tone(3.2), group=path.stem)
+    manifest = writer.finish("held out", evaluation_only=True)
+    assert manifest["train_clips"] > 0 and len(ClipSet.load(tmp_path / "heldout", "val")) == manifest["val_clips"]
+    code = main(["train", "--data", str(tmp_path / "heldout"), "--run-dir", str(tmp_path / "run"),
+                 "--preset", "small", "--residual-channels", "4", "--skip-channels", "8", "--max-steps", "1"])
+    assert code == 2 and "is an evaluation set (held out)" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last").exists()

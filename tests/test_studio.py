@@ -158,7 +158,7 @@ def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoi
 
 def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(runs_cleaned_up, monkeypatch):
     from studio.training_jobs import running_pid
-    from wavenet.data import prepare
+    from wavenet.data import DatasetWriter, prepare
 
     tmp_path = runs_cleaned_up
     (tmp_path / "src").mkdir()
@@ -167,9 +167,14 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "broken").mkdir()
     (tmp_path / "data" / "broken" / "manifest.json").write_text("{not json")
+    evaluation = DatasetWriter(tmp_path / "data" / "evaluation", 16000, 1.0, 0.5, seed=0)
+    for score in ("a", "b", "c", "d"):
+        evaluation.add(score, np.sin(np.arange(32000) * 0.05).astype(np.float32), group=score)
+    assert evaluation.finish("held out", evaluation_only=True)["train_clips"] > 0
     at = page("training")
     assert "No training runs yet" in at.info[-1].value
-    assert at.selectbox(key="new_run_data").options == ["tiny (0.6 min to train on)"]  # not the unreadable one
+    # Neither the unreadable dataset nor the one made for evaluation, though it has training clips.
+    assert at.selectbox(key="new_run_data").options == ["tiny (0.6 min to train on)"]
     at.text_input(key="new_run_name").set_value("../escape")
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert any("Name the run" in e.value for e in at.error) and not (tmp_path / "runs").exists()

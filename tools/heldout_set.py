@@ -58,7 +58,8 @@ def main() -> None:
         seconds += len(audio) / sampler.sample_rate
         scores += 1
     summary = writer.finish(f"held-out evaluation renders: {scores} scores outside the {TRAINING_PLAN_HOURS:g} h "
-                            f"seed-{TRAINING_PLAN_SEED} training plan, which no training stage rendered")
+                            f"seed-{TRAINING_PLAN_SEED} training plan, which no training stage rendered",
+                            evaluation_only=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "sources"}, indent=1))
 
 

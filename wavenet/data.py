@@ -107,8 +107,9 @@ class DatasetWriter:
         tmp.write_text(json.dumps(self.manifest, indent=1))
         os.replace(tmp, self.manifest_path)
 
-    def finish(self, description: str = "") -> dict:
-        """Assign splits by source group and write the manifest (atomically)."""
+    def finish(self, description: str = "", evaluation_only: bool = False) -> dict:
+        """Assign splits by source group and write the manifest (atomically). An evaluation-only
+        dataset says so in its manifest, so nothing offers it for training."""
         sources = self.manifest["sources"]
         val_groups = split_groups([s["group"] for s in sources.values()], self.manifest["val_fraction"],
                                   self.manifest["seed"])
@@ -134,6 +135,7 @@ class DatasetWriter:
             "train_hours": round(totals["train"] * clip_seconds / 3600, 3),
             "val_hours": round(totals["val"] * clip_seconds / 3600, 3),
             "description": description or self.manifest.get("description", ""),
+            "evaluation_only": evaluation_only,
         })
         if single:
             self.manifest["note"] = "only one source recording: validation is its last clips (split by time)"
@@ -198,6 +200,9 @@ class ClipSet:
         if not manifest_path.exists():
             raise DataError(f"{folder}: not a prepared dataset (no {MANIFEST}); run `wavenet prepare` first")
         manifest = json.loads(manifest_path.read_text())
+        if split == "train" and manifest.get("evaluation_only", False):
+            raise DataError(f"{folder} is an evaluation set ({manifest.get('description', '')}): "
+                            "training on it would spoil it; train on another dataset")
         width = manifest["clip_samples"]
         parts = []
         for entry in manifest["sources"].values():
