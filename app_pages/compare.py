@@ -9,6 +9,7 @@ from studio.clips import EXAMPLE
 from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
+from studio.takes import take_filename
 from wavenet.analysis import snr, spectral_flatness
 from wavenet.audio import audio_bytes, load_audio
 from wavenet.checkpoint import CheckpointError
@@ -54,6 +55,7 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
         audio = np.concatenate(chunks, axis=1)  # [variations, samples]
         generated = audio[:, len(prime) if prime is not None else 0:]
         results.append({"name": name, "audio": audio, "rate": rate, "facts": facts(model, info),
+                        "settings": settings.to_dict(),
                         "samples_per_s": speed, "start_up": start_up,
                         "snr": [snr(take) for take in generated],
                         "flatness": [spectral_flatness(take) for take in generated],
@@ -78,8 +80,8 @@ if results:
     st.dataframe(table, hide_index=True)
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
                "loading the prime into the model (one pass over its last receptive field) when primed. "
-               "SNR: MATLAB's `snr(x)` of each variation — the strongest tone (with its harmonics) against "
-               "everything else; below 0 dB no single tone dominates. Flatness: median spectral flatness of the "
+               "SNR: how far the strongest tone (with its harmonics) stands out from everything else, as MATLAB's "
+               "`snr(x)` measures it; below 0 dB no single tone dominates. Flatness: median spectral flatness of the "
                "audible frames — about 0.0007 for the real piano clip, 0.56 for white noise; lower means clearer notes.")
     variations = results[0]["audio"].shape[0]
     shown = st.radio("Variation shown", range(variations), format_func=lambda v: f"variation {v + 1}",
@@ -90,7 +92,11 @@ if results:
             for index, take in enumerate(result["audio"]):
                 if variations > 1:
                     st.caption(f"variation {index + 1}")
-                st.audio(audio_bytes(take, result["rate"]), format="audio/wav")
+                wav = audio_bytes(take, result["rate"])
+                st.audio(wav, format="audio/wav")
+                st.download_button("⬇ WAV", wav, take_filename(result["name"], result["settings"],
+                                                                index if variations > 1 else None, "wav"),
+                                   "audio/wav", key=f"compare_wav_{result['name']}_{index}")
             take = result["audio"][shown]
             if variations > 1:
                 st.caption(f"Plots: variation {shown + 1}")

@@ -61,7 +61,7 @@ def curves() -> None:
     columns[0].metric("State", state)
     columns[1].metric("Step", f"{step:,}")
     columns[2].metric("Audio seen", f"{hours:.2f} h")
-    columns[3].metric("Samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
+    columns[3].metric("Latest samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
     settings = run.settings()
     if run.active and settings.get("max_steps") and rate > 0:
         per_step = settings["batch_size"] * settings["output_length"]

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from studio.plots import waveform
 from wavenet.audio import AudioError, load_audio
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
@@ -24,7 +25,8 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
                       persist_state="session")
     if source == EXAMPLE_LABEL:
         return load_audio(EXAMPLE, sample_rate), EXAMPLE.name
-    upload = st.file_uploader(f"WAV, FLAC, OGG or MP3 · up to {MAX_UPLOAD_MB} MB and {MAX_CLIP_SECONDS // 60} minutes",
+    # The drop zone itself names the formats and the size limit; the label adds the length limit.
+    upload = st.file_uploader(f"A piano clip of up to {MAX_CLIP_SECONDS // 60} minutes",
                               type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
     kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
@@ -63,5 +65,7 @@ def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:
         start = max(0.0, min(start, length - 0.1))
         end = min(length, start + 0.1)
     region = clip[int(start * sample_rate): int(end * sample_rate)]
+    st.plotly_chart(waveform(clip, sample_rate, height=130, region=(start, end)), key=f"{page}_clip_waveform",
+                    config={"displayModeBar": False})
     st.audio(region, sample_rate=sample_rate)  # what the model will hear before it carries on
     return region

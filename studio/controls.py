@@ -39,8 +39,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_new_seed, args=(f"{page}_seed",))
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
-    seed_column.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,
-                         help="Off: the same seed and settings give the same take again.")
+    st.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,
+                help="Off: the same seed and settings give the same take again.")
     first_sample = None
     if unique:
         random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)

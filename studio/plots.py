@@ -7,7 +7,9 @@ import plotly.graph_objects as go
 from wavenet.analysis import cqt, envelope
 
 
-def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 220) -> go.Figure:
+def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = None, height: int = 220,
+             region: tuple[float, float] | None = None) -> go.Figure:
+    """The envelope of `audio`; a dashed line at the seam of a continuation, a shaded `region` (s)."""
     positions, low, high = envelope(audio, points=1500)
     times = positions / sample_rate
     figure = go.Figure()
@@ -17,6 +19,9 @@ def waveform(audio: np.ndarray, sample_rate: int, seam_seconds: float | None = N
                                 fill="tonexty", name="min", hoverinfo="skip"))
     if seam_seconds:
         figure.add_vline(x=seam_seconds, line={"color": "#d9534f", "dash": "dash"}, annotation_text="continuation →")
+    if region:
+        figure.add_vrect(x0=region[0], x1=region[1], fillcolor="#f0ad4e", opacity=0.25, line_width=0,
+                         annotation_text="prime", annotation_position="top left")
     figure.update_layout(height=height, margin={"l": 50, "r": 10, "t": 10, "b": 50}, showlegend=False,
                          xaxis_title="time (s)", yaxis={"range": [-1, 1]})
     return figure

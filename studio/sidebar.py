@@ -17,7 +17,10 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
     if st.session_state.get("checkpoint") not in names:  # first visit, or its run folder is gone
         st.session_state["checkpoint"] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
     with st.sidebar:
-        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session")
+        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session",
+                            help="A larger model is not a better one until it has trained as long: compare the "
+                                 "audio seen in training, the validation bits/sample (lower is better) and what "
+                                 "its takes sound like, below.")
         try:
             model, info = load(name)
         except CheckpointError as error:

@@ -41,10 +41,15 @@ class Take:
         return " · ".join(parts)
 
     def filename(self, variation: int, extension: str) -> str:
-        s = self.settings
-        suffix = f"_v{variation + 1}" if self.audio.shape[0] > 1 else ""
-        source = f"_from-{safe_name(Path(self.source).stem)}" if self.source else ""
-        return f"{self.checkpoint}{source}_seed{s['seed']}_temp{s['temperature']:g}{suffix}.{extension}"
+        return take_filename(self.checkpoint, self.settings, variation if self.audio.shape[0] > 1 else None,
+                             extension, self.source)
+
+
+def take_filename(checkpoint: str, settings: dict, variation: int | None, extension: str, source: str = "") -> str:
+    """'piano-small_from-myclip_seed7_temp0.9_v2.wav': checkpoint, clip, seed, temperature, variation."""
+    suffix = f"_v{variation + 1}" if variation is not None else ""
+    clip = f"_from-{safe_name(Path(source).stem)}" if source else ""
+    return f"{safe_name(checkpoint, 80)}{clip}_seed{settings['seed']}_temp{settings['temperature']:g}{suffix}.{extension}"
 
 
 def safe_name(text: str, limit: int = 40) -> str:

@@ -87,7 +87,10 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
 
 def test_continue_page_continues_the_example_and_marks_the_seam():
     at = page("continue")
-    at.slider(key="continue_region").set_value((0.0, 1.0))
+    at.slider(key="continue_region").set_value((0.0, 1.0)).run()
+    [overview] = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]  # the clip, its prime shaded
+    [shaded] = overview["layout"]["shapes"]
+    assert (shaded["x0"], shaded["x1"]) == (0.0, 1.0)
     at.slider(key="continue_seconds").set_value(0.5)
     at.button(key="continue_go").click().run()
     take = wait_for_take(at, 1)[0]
@@ -233,6 +236,7 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
     assert len(at.dataframe) == 1
     compared = len(at.session_state["compare_checkpoints"])
     assert len(at.get("audio")) == 2 * compared  # every variation of every model can be played
+    assert sum(d.label == "⬇ WAV" for d in at.download_button) == 2 * compared  # ... and downloaded
     assert all(r["audio"].shape == (2, 8000) for r in at.session_state["compare_results"])
     at.radio(key="compare_variation").set_value(1).run()
     assert not at.exception
