@@ -73,11 +73,12 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
     for variation, audio in enumerate(take.audio):
         if take.audio.shape[0] > 1:
             st.caption(f"Variation {variation + 1}")
-        st.audio(audio_bytes(audio, take.sample_rate), format="audio/wav")
-        left, right, _ = st.columns([1, 1, 4])
-        left.download_button("⬇ WAV", audio_bytes(audio, take.sample_rate), take.filename(variation, "wav"),
+        wav = audio_bytes(audio, take.sample_rate)
+        st.audio(wav, format="audio/wav")
+        row = st.container(horizontal=True)
+        row.download_button("⬇ WAV", wav, take.filename(variation, "wav"),
                              "audio/wav", key=f"wav_{index}_{variation}_{take.created}")
-        right.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
+        row.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
                               "audio/flac", key=f"flac_{index}_{variation}_{take.created}")
     if plots and take.audio.shape[1]:
         shown = 0
@@ -102,9 +103,9 @@ def take_list(page: str) -> None:
                          f"{take.settings['temperature']:g} · {take.length_label()}",
                          expanded=index == 0):
             show_take(take, index, plots=index == 0)
-            left, right, _ = st.columns([1, 2, 3])
-            if left.button("🗑 Delete", key=f"delete_{take.created}"):
+            row = st.container(horizontal=True)
+            if row.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)
                 st.rerun()
-            right.button("↺ Same settings again", key=f"again_{take.created}", on_click=apply_settings,
+            row.button("↺ Same settings again", key=f"again_{take.created}", on_click=apply_settings,
                          args=(page, take.settings, take.checkpoint), help="Puts this take's settings back into the controls")
