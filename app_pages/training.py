@@ -24,11 +24,12 @@ names = [r.name for r in runs]
 if st.session_state.get("training_run") not in names:  # first visit: the run that is training, if any
     st.session_state["training_run"] = next((r.name for r in runs if r.active), names[0])
 run = runs[names.index(st.selectbox("Run", names, key="training_run", persist_state="session"))]
-st.caption(run.description())
 
 
 @st.fragment(run_every=5.0 if run.active else None)
-def curves() -> None:
+def progress() -> None:
+    """Everything that changes while the run trains: its state, curves and logged samples."""
+    st.caption(run.description())
     if run.process is not None:
         stop_column, log_column = st.columns([1, 4])
         if stop_column.button("⏹ Stop training", key="training_stop"):
@@ -66,8 +67,8 @@ def curves() -> None:
     if run.active and settings.get("max_steps") and rate > 0:
         per_step = settings["batch_size"] * settings["output_length"]
         st.caption(f"ETA ≈ {(settings['max_steps'] - step) * per_step / rate / 60:.0f} min")
-    elif run.active and settings.get("time_budget"):
-        trained = scalars["wall_time"].max() - scalars["wall_time"].min()
+    elif run.active and settings.get("time_budget") and "elapsed_seconds" in latest.index:
+        trained = latest["value"]["elapsed_seconds"]  # the trainer's own clock: pauses between resumes do not count
         st.caption(f"ETA ≈ {max(0.0, settings['time_budget'] - trained) / 60:.0f} min (time budget)")
     seen = scalars[scalars["tag"] == "audio_hours_seen"]
     scalars = scalars.assign(hours=np.interp(scalars["step"], seen["step"], seen["value"]) if len(seen) else np.nan)
@@ -86,14 +87,14 @@ def curves() -> None:
             column.plotly_chart(px.line(data, x=x, y="value", title=title,
                                         labels={"value": title, "hours": "hours of audio seen"}),
                                 key=f"training_{tag}")
+    samples = run.samples()
+    if samples:
+        st.subheader("Samples logged at checkpoints")
+        for wav, png in samples[:10]:
+            with st.expander(wav.stem, expanded=wav == samples[0][0]):
+                st.audio(wav.read_bytes(), format="audio/wav")
+                if png:
+                    st.image(str(png))
 
 
-curves()
-samples = run.samples()
-if samples:
-    st.subheader("Samples logged at checkpoints")
-    for wav, png in samples[:10]:
-        with st.expander(wav.stem, expanded=wav == samples[0][0]):
-            st.audio(wav.read_bytes(), format="audio/wav")
-            if png:
-                st.image(str(png))
+progress()

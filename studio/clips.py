@@ -31,7 +31,7 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
         if kept not in st.session_state:
-            st.info("Choose a file to continue.")
+            st.info(f"Choose a file to continue (up to {MAX_UPLOAD_MB} MB and {MAX_CLIP_SECONDS // 60} minutes).")
             return None, ""
         name, data = st.session_state[kept]
         st.caption(f"Using {name}, uploaded earlier; choose another file to replace it.")

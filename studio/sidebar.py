@@ -21,11 +21,13 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
                             help="A larger model is not a better one until it has trained as long: compare the "
                                  "audio seen in training, the validation bits/sample (lower is better) and what "
                                  "its takes sound like, below.")
-        try:
-            model, info = load(name)
-        except CheckpointError as error:
-            st.error(str(error))
-            st.stop()
+    try:
+        model, info = load(name)
+    except CheckpointError as error:
+        st.sidebar.error(str(error))
+        st.warning(f"{name} cannot be loaded (the sidebar says why): pick another checkpoint there.")
+        st.stop()
+    with st.sidebar:
         for label, value in facts(model, info).items():
             st.caption(f"**{label}**: {value}")
         st.caption(f"**device**: {device().upper()}")

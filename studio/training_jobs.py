@@ -47,7 +47,7 @@ class TrainingRequest:
         found = []
         if not NAME.match(self.name):
             found.append("Name the run with letters, digits, '.', '_' or '-' (up to 64 characters).")
-        elif (runs_dir / self.name).exists():
+        elif (runs_dir / self.name).exists() or (runs_dir / f"{self.name}.log").exists():
             found.append(f"A run called {self.name!r} exists already: choose another name.")
         if not (self.data / "manifest.json").exists():
             found.append("Choose a prepared dataset (a folder made by `python -m wavenet prepare` or `corpus`).")

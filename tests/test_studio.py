@@ -120,6 +120,7 @@ def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page()
     ("broken.wav", b"RIFF....WAVEnot really", "not a readable audio file"),
     ("silence.wav", audio_bytes(np.zeros(16000, np.float32), 16000), "silent"),
     ("empty.flac", b"", "is empty (0 bytes)"),
+    ("huge.wav", bytes(21 * 1024 * 1024), "the limit is 20 MB"),
 ])
 def test_bad_uploads_get_a_clear_message_and_the_page_keeps_working(name, content, message):
     at = page("continue")
@@ -130,6 +131,21 @@ def test_bad_uploads_get_a_clear_message_and_the_page_keeps_working(name, conten
     assert at.button(key="continue_go").disabled
     at.file_uploader(key="continue_upload").upload("good.wav", audio_bytes(tone(2.0), 16000), "audio/wav").run()
     assert not at.error and not at.button(key="continue_go").disabled
+
+
+def test_a_damaged_checkpoint_says_why_and_another_can_be_picked(tmp_path, monkeypatch):
+    broken = tmp_path / "runs" / "broken" / "best"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes(os.urandom(1000))
+    monkeypatch.chdir(tmp_path)
+    at = page("generate")
+    at.sidebar.selectbox(key="checkpoint").set_value("runs/broken/best").run()
+    assert not at.exception
+    assert any("truncated or corrupt" in e.value for e in at.sidebar.error)
+    assert any("pick another checkpoint" in w.value for w in at.warning)
+    at.sidebar.selectbox(key="checkpoint").set_value("piano-small").run()
+    assert not at.exception and not at.warning and at.button(key="generate_go")
 
 
 def test_training_page_shows_the_shipped_checkpoints_training_curves():
@@ -181,6 +197,11 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     at.text_input(key="new_run_name").set_value("../escape")
     next(b for b in at.button if b.label == "▶ Start training").click().run()
     assert any("Name the run" in e.value for e in at.error) and not (tmp_path / "runs").exists()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "corpus.log").write_text("another job's output")
+    at.text_input(key="new_run_name").set_value("corpus")
+    next(b for b in at.button if b.label == "▶ Start training").click().run()
+    assert any("exists already" in e.value for e in at.error) and not (tmp_path / "runs" / "corpus").exists()
     at.text_input(key="new_run_name").set_value("mine")
     at.select_slider(key="new_run_residual").set_value(4)
     at.select_slider(key="new_run_skip").set_value(8)

@@ -300,7 +300,7 @@ class Trainer:
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                 window_start, window_samples = time.perf_counter(), 0
                 self._log_scalars({"loss/train": loss, "lr": lr, "samples_per_s": rate,
-                                   "audio_hours_seen": self.hours_seen})
+                                   "audio_hours_seen": self.hours_seen, "elapsed_seconds": self.elapsed})
                 status = f"loss {loss:.3f} | {rate / 1e3:.1f}k samples/s | {self.hours_seen:.2f} h seen" + self._eta(rate)
                 bar.set_postfix_str(status)
                 if bar.disable and self.step % 200 == 0:
