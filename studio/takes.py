@@ -49,7 +49,8 @@ def take_filename(checkpoint: str, settings: dict, variation: int | None, extens
     """'piano-small_from-myclip_seed7_temp0.9_v2.wav': checkpoint, clip, seed, temperature, variation."""
     suffix = f"_v{variation + 1}" if variation is not None else ""
     clip = f"_from-{safe_name(Path(source).stem)}" if source else ""
-    return f"{safe_name(checkpoint, 80)}{clip}_seed{settings['seed']}_temp{settings['temperature']:g}{suffix}.{extension}"
+    sampling = f"_seed{settings['seed']}_temp{settings['temperature']:g}"
+    return f"{safe_name(checkpoint, 80)}{clip}{sampling}{suffix}.{extension}"
 
 
 def safe_name(text: str, limit: int = 40) -> str:
