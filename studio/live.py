@@ -2,13 +2,15 @@
 
 A take's thread only touches its own `LiveTake` (never `st.session_state`), so clicks on
 other widgets do not disturb it; the Stop button sets its event. The audio route reads the
-take's PCM chunks by index, so a reconnecting player can read them again.
+take's PCM chunks by index, so a reconnecting player can read them again. A take whose browser
+session has gone (the tab was closed) stops after a short grace, so nobody's CPU samples for no one.
 """
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +21,21 @@ from wavenet.sampler import GenerationSettings, stream
 
 KEEP_SECONDS = 3600  # finished takes stay readable by the audio route this long
 PLAYER_LEAD_SECONDS = 0.5  # the player's first lead (0.3 s) and the chunks' way to the browser
+ORPHAN_GRACE_SECONDS = 5.0  # a session that reconnects within this keeps its take sampling
+
+
+def session_connected() -> Callable[[], bool]:
+    """Whether the browser session running this script is still connected, callable from any thread.
+    Pages of one session share its connection, so a visit to another page does not count as gone;
+    outside a running server (AppTest) it always says yes."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if not runtime.exists() or context is None:
+        return lambda: True
+    server, session_id = runtime.get_instance(), context.session_id
+    return lambda: server.is_active_session(session_id)
 
 
 @dataclass
@@ -40,6 +57,8 @@ class LiveTake:
     started: float = field(default_factory=time.time)
     first_chunk_at: float | None = None
     ended: float | None = None
+    connected: Callable[[], bool] = lambda: True  # the browser session that asked for the take
+    orphaned: bool = False  # stopped because that session went away
 
     @property
     def stopped_early(self) -> bool:
@@ -66,9 +85,21 @@ class LiveTake:
             return np.zeros((self.settings.variations, 0), np.float32)
         return np.concatenate(self.chunks, axis=1)
 
+    def _stop_if_orphaned(self, gone_since: float | None) -> float | None:
+        """Cancel once the session has been gone for the grace period; returns since when it is gone."""
+        if self.connected():
+            return None
+        gone_since = gone_since or time.time()
+        if time.time() - gone_since >= ORPHAN_GRACE_SECONDS:
+            self.orphaned = True
+            self.cancel.set()
+        return gone_since
+
     def _run(self, model: WaveNet, prime: np.ndarray | None) -> None:
+        gone_since = None
         try:
             for chunk in stream(model, self.settings, prime, cancel=self.cancel):
+                gone_since = self._stop_if_orphaned(gone_since)
                 self.first_chunk_at = self.first_chunk_at or time.time()
                 self.chunks.append(chunk.audio)
                 self.pcm.append(to_pcm16(chunk.audio[0]).astype("<i2").tobytes())
@@ -87,10 +118,12 @@ _lock = threading.Lock()
 
 def start_take(model: WaveNet, checkpoint: str, settings: GenerationSettings,
                prime: np.ndarray | None = None, source: str = "") -> LiveTake:
-    """Start sampling in a worker thread and register the take for the audio route."""
+    """Start sampling in a worker thread for the session running this script, and register the
+    take for the audio route."""
     settings.check(model.config.classes)
     take = LiveTake(checkpoint, settings, model.config.sample_rate,
-                    prime_samples=len(prime) if prime is not None and settings.include_prime else 0, source=source)
+                    prime_samples=len(prime) if prime is not None and settings.include_prime else 0, source=source,
+                    connected=session_connected())
     take.total_samples = int(round(settings.seconds * model.config.sample_rate))
     with _lock:
         now = time.time()

@@ -8,6 +8,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -124,6 +125,29 @@ def test_a_take_still_playing_after_sampling_keeps_its_player_until_stop_playbac
     stop.click()
     page.wait_for_function(f"() => ({PLAYER})().every(p => p.stopped && p.sources.length === 0)", timeout=30_000)
     stop.wait_for(state="detached", timeout=30_000)
+
+
+def test_closing_the_tab_stops_its_take_soon_after(studio_url, browser_page):
+    page = browser_page
+    generate(page, studio_url, 60)
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
+    route = page.evaluate("() => Object.keys(window.__wavenetPlayers)[0]")
+    page.close()
+    with urllib.request.urlopen(urljoin(studio_url, route), timeout=180) as response:
+        sampled_seconds = len(response.read()) / 2 / 16000  # the route ends when the take does
+    assert 0 < sampled_seconds < 50, sampled_seconds  # on its own the take would have run to 60 s
+
+
+def test_a_take_keeps_sampling_while_its_session_visits_another_page(studio_url, browser_page):
+    page = browser_page
+    generate(page, studio_url, 30)
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
+    page.get_by_test_id("stSidebarNav").get_by_text("Training monitor").click()
+    page.get_by_text("Start a training run").first.wait_for(timeout=60_000)
+    time.sleep(7)  # longer than a closed tab's grace
+    page.get_by_test_id("stSidebarNav").get_by_text("Generate").click()
+    page.get_by_text("Your takes").wait_for(timeout=120_000)
+    assert page.get_by_text("stopped early").count() == 0
 
 
 def test_a_bookmarked_page_opens_with_the_studio_navigation_on_a_fresh_server(browser_page):

@@ -97,6 +97,22 @@ def test_continue_page_continues_the_example_and_marks_the_seam():
     assert take.audio.shape == (1, 16000 + 8000) and take.seam_seconds == pytest.approx(1.0)
 
 
+def test_a_take_whose_browser_session_has_gone_stops_and_keeps_what_it_sampled(monkeypatch):
+    from studio import live
+    from wavenet.checkpoint import load_checkpoint
+    from wavenet.sampler import GenerationSettings
+
+    monkeypatch.setattr(live, "ORPHAN_GRACE_SECONDS", 0.3)
+    model, _ = load_checkpoint("piano-small")
+    take = live.start_take(model, "piano-small", GenerationSettings(seconds=60.0, seed=1))
+    take.connected = lambda: False  # as if the tab had been closed just after Generate
+    deadline = time.time() + 60
+    while not take.finished and time.time() < deadline:
+        time.sleep(0.1)
+    assert take.finished and take.orphaned and take.stopped_early
+    assert 0 < take.audio().shape[1] < 60 * 16000
+
+
 def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page():
     at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
     at.slider(key="generate_seconds").set_value(7.5)
