@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from studio.clips import EXAMPLE
+from studio.clips import EXAMPLE, decoded
 from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
 from studio.takes import take_filename
 from wavenet.analysis import snr, spectral_flatness
-from wavenet.audio import audio_bytes, load_audio
+from wavenet.audio import audio_bytes
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import stream
 
@@ -42,7 +42,7 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
             st.error(str(error))
             continue
         rate = model.config.sample_rate
-        prime = load_audio(EXAMPLE, rate)[: int(prime_seconds * rate)] if use_prime else None
+        prime = decoded(EXAMPLE, rate).audio[: int(prime_seconds * rate)] if use_prime else None
         started, chunks, start_up, speed = time.perf_counter(), [], None, 0.0
         for chunk in stream(model, settings, prime):
             chunks.append(chunk.audio)

@@ -7,13 +7,21 @@ import numpy as np
 import streamlit as st
 
 from studio.plots import waveform
-from wavenet.audio import AudioError, load_audio
+from wavenet.audio import AudioError, Clip, read_clip
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 EXAMPLE_LABEL = "Example: Fats Waller, “Ain't Misbehavin'” (45 s, public domain)"
 MAX_UPLOAD_MB = 20
 MAX_CLIP_SECONDS = 600
 MIN_CLIP_SECONDS = 0.2
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the clip…")
+def decoded(source: Path | bytes, sample_rate: int) -> Clip:
+    """A clip decoded and resampled once, not on every rerun of the page (read-only: it is shared)."""
+    clip = read_clip(source, sample_rate, max_seconds=MAX_CLIP_SECONDS)
+    clip.audio.flags.writeable = False
+    return clip
 
 
 def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
@@ -24,7 +32,7 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     source = st.radio("Clip", [EXAMPLE_LABEL, "Upload a piano clip"], key=f"{page}_clip_source",
                       persist_state="session")
     if source == EXAMPLE_LABEL:
-        return load_audio(EXAMPLE, sample_rate), EXAMPLE.name
+        return decoded(EXAMPLE, sample_rate).audio, EXAMPLE.name
     # The drop zone itself names the formats and the size limit; the label adds the length limit.
     upload = st.file_uploader(f"A piano clip of up to {MAX_CLIP_SECONDS // 60} minutes",
                               type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
@@ -42,15 +50,18 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
             return None, ""
         data = upload.getvalue()
     try:
-        clip = load_audio(data, sample_rate, max_seconds=MAX_CLIP_SECONDS)
+        clip = decoded(data, sample_rate)
     except AudioError as error:
         st.error(f"{name}: {str(error).replace('the upload', 'this file')}")
         return None, ""
-    if len(clip) < MIN_CLIP_SECONDS * sample_rate:
+    if len(clip.audio) < MIN_CLIP_SECONDS * sample_rate:
         st.error(f"{name} is shorter than {MIN_CLIP_SECONDS} s: too little to continue.")
         return None, ""
+    if clip.channels > 1:
+        channels = "Its two stereo channels" if clip.channels == 2 else f"Its {clip.channels} channels"
+        st.caption(f"{channels} are mixed to one: the model hears mono.")
     st.session_state[kept] = (name, data)
-    return clip, name
+    return clip.audio, name
 
 
 def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:

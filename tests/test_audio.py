@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavenet.audio import AudioError, audio_bytes, load_audio, save_audio
+from wavenet.audio import AudioError, audio_bytes, load_audio, read_clip, save_audio
 from conftest import tone
 
 
@@ -15,6 +15,8 @@ def test_every_supported_format_loads_as_mono_float32_at_the_target_rate(tmp_pat
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert abs(len(audio) - 16000) < 1200  # MP3 adds encoder padding
     assert 0.2 < np.abs(audio).max() <= 1.0
+    clip = read_clip(path, 16000)
+    assert (clip.channels, clip.file_rate) == (2, 44100) and np.array_equal(clip.audio, audio)
 
 
 def test_the_real_piano_clip_loads(piano_clip):

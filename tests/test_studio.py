@@ -149,6 +149,16 @@ def test_bad_uploads_get_a_clear_message_and_the_page_keeps_working(name, conten
     assert not at.error and not at.button(key="continue_go").disabled
 
 
+def test_a_surround_upload_is_accepted_and_said_to_be_mixed_to_mono():
+    at = page("continue")
+    at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
+    six_channels = np.stack([tone(2.0, 44100, freq=220.0 * (1 + i)) for i in range(6)], axis=1)
+    at.file_uploader(key="continue_upload").upload("surround.wav", audio_bytes(six_channels, 44100), "audio/wav").run()
+    assert not at.exception and not at.error
+    assert any("6 channels are mixed to one" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert not at.button(key="continue_go").disabled
+
+
 def test_a_damaged_checkpoint_says_why_and_another_can_be_picked(tmp_path, monkeypatch):
     broken = tmp_path / "runs" / "broken" / "best"
     broken.mkdir(parents=True)

@@ -1,6 +1,7 @@
 """Load, resample and save audio, with clear errors for input a model cannot use."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,23 @@ class AudioError(ValueError):
     """Input audio that cannot be used, with a message meant for the user."""
 
 
+@dataclass(frozen=True)
+class Clip:
+    """A file's audio as a model hears it, and what was done to get there."""
+    audio: np.ndarray  # mono float32 in [-1, 1] at the requested rate
+    channels: int  # in the file; more than one were mixed down
+    file_rate: int
+
+
 def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float | None = None,
                allow_silence: bool = False) -> np.ndarray:
     """Read WAV/FLAC/OGG/MP3 (a path or the file's bytes), mix to mono, resample; float32 in [-1, 1]."""
+    return read_clip(source, sample_rate, max_seconds, allow_silence).audio
+
+
+def read_clip(source: str | Path | bytes, sample_rate: int, max_seconds: float | None = None,
+              allow_silence: bool = False) -> Clip:
+    """load_audio, also saying how many channels the file had and its sample rate."""
     import io
 
     import soundfile as sf
@@ -49,7 +64,7 @@ def load_audio(source: str | Path | bytes, sample_rate: int, max_seconds: float 
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if not allow_silence and np.abs(mono).max() < SILENCE_PEAK:
         raise AudioError(f"{name} is silent")
-    return np.clip(mono, -1.0, 1.0).astype(np.float32)
+    return Clip(np.clip(mono, -1.0, 1.0).astype(np.float32), audio.shape[1], int(rate))
 
 
 def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarray, int]:
