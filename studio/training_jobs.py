@@ -171,7 +171,8 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
         precision = left.selectbox("Precision", PRECISIONS, key="new_run_precision",
                                    help="bf16 computes in bfloat16 (weights stay float32): faster on recent GPUs "
                                         "and on CPUs with AVX512-BF16 or AMX; `python -m wavenet bench train` "
-                                        "measures it on this machine.")
+                                        "measures it on this machine. Its gradient is taken at weights rounded to "
+                                        "bfloat16: fine-tune a trained checkpoint in float32.")
         augment = middle.selectbox("Augmentation", AUGMENTATIONS, key="new_run_augment",
                                    help="recording: half the training crops go through a random room, EQ, "
                                         "low-pass, noise and level, so the model also knows real recordings "

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from wavenet.checkpoint import load_checkpoint
 from wavenet.data import prepare
-from wavenet.model import WaveNetConfig
+from wavenet.model import WaveNet, WaveNetConfig
 from wavenet.train import Trainer, TrainingError, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,3 +227,20 @@ def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(p
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     curve = RunFolder("shipped", shipped).scalars().query("tag == 'loss/train'")
     assert sorted(curve["step"]) == [1, 4 + 1]  # logged at each run's step 1: the continuation follows the first
+
+
+def test_the_gradient_precision_check_rounds_like_torch_and_finds_float32_exact(piano_data, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from tools.gradient_precision import rounded
+
+    model = WaveNet(WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8))
+    as_bf16 = rounded(model, 16)
+    assert all(torch.equal(a, b.to(torch.bfloat16).float()) for a, b in zip(as_bf16.parameters(), model.parameters()))
+    Trainer(model.config, piano_data, tmp_path / "run", TrainSettings(batch_size=2, output_length=200, max_steps=1,
+                                                                      sample_seconds=0), progress=False).train()
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gradient_precision.py"), str(tmp_path / "run" / "last"),
+                             "--data", str(piano_data), "--batches", "2", "--output-length", "200"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1].split()
+    assert last[0] == "2" and last[1:4] == ["cos", "1.000,", "norm"]  # float32 agrees with float64

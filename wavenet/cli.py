@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16: bfloat16 autocast for the forward and backward pass (faster where the hardware "
-                        "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train). "
+                        "has bfloat16 arithmetic: recent GPUs, CPUs with AVX512-BF16 or AMX; see bench train), but its "
+                        "gradient is taken at bf16-rounded weights: fine-tune trained weights in float32. "
                         "Default float32; --resume keeps the run's own")
     p.add_argument("--augment", choices=AUGMENTATIONS, default=None,
                    help="recording: run a share of the training crops (--augment-share) through a random recording chain (room, EQ, "
