@@ -3,7 +3,7 @@
 A take's thread only touches its own `LiveTake` (never `st.session_state`), so clicks on
 other widgets do not disturb it; the Stop button sets its event. The audio route reads the
 take's PCM chunks by index, so a reconnecting player can read them again. A take whose browser
-session has gone (the tab was closed) stops after a short grace, so nobody's CPU samples for no one.
+session has gone (the tab was closed) stops after a short grace: no CPU is spent on a take nobody hears.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ ORPHAN_GRACE_SECONDS = 5.0  # a session that reconnects within this keeps its ta
 
 
 def session_connected() -> Callable[[], bool]:
-    """Whether the browser session running this script is still connected, callable from any thread.
-    Pages of one session share its connection, so a visit to another page does not count as gone;
+    """A check, callable from any thread, of whether the browser session running this script is still
+    connected. Pages of one session share its connection, so a visit to another page does not count as gone;
     outside a running server (AppTest) it always says yes."""
     from streamlit import runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
