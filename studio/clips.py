@@ -58,8 +58,8 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
         st.error(f"{name} is shorter than {MIN_CLIP_SECONDS} s: too little to continue.")
         return None, ""
     if clip.channels > 1:
-        channels = "Its two stereo channels" if clip.channels == 2 else f"Its {clip.channels} channels"
-        st.caption(f"{channels} are mixed to one: the model hears mono.")
+        channels = "is stereo" if clip.channels == 2 else f"has {clip.channels} channels"
+        st.caption(f"{name} {channels}, mixed to one: the model hears mono.")
     st.session_state[kept] = (name, data)
     return clip.audio, name
 
