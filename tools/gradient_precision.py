@@ -25,7 +25,7 @@ from wavenet.bench import cpu_name  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
 from wavenet.data import ClipSet  # noqa: E402
 from wavenet.model import WaveNet  # noqa: E402
-from wavenet.train import next_sample_loss  # noqa: E402
+from wavenet.train import autocast, next_sample_loss  # noqa: E402
 
 MANTISSA_BITS_DROPPED = {"bf16": 16, "tf32": 13}  # float32 keeps 23; bfloat16 keeps 7, TF32 10
 
@@ -44,7 +44,7 @@ def rounded(model: WaveNet, dropped_bits: int) -> WaveNet:
 
 def gradient(model: WaveNet, crops: torch.Tensor, bf16_autocast: bool = False) -> torch.Tensor:
     model.zero_grad()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_autocast):
+    with autocast("bf16" if bf16_autocast else "float32", torch.device("cpu")):
         loss = next_sample_loss(model, crops, model.config.receptive_field)
     loss.backward()
     return torch.cat([p.grad.flatten().double() for p in model.parameters()])
@@ -67,7 +67,7 @@ def main() -> None:
     crops_from = ClipSet.load(args.data, "train")
     generator = torch.Generator().manual_seed(args.seed)
     ways = ["float32", "bf16 autocast", "float32 at bf16-rounded weights", "float32 at TF32-rounded weights"]
-    sums = {way: torch.zeros(0) for way in ["float64"] + ways}
+    sums: dict[str, torch.Tensor] = {}
     print(f"{args.checkpoint} on {cpu_name()}, torch {torch.__version__}; "
           f"gradients summed over batches of {args.batch_size} x {args.output_length}, against float64")
     print("batches  " + "  ".join(f"{way:>33}" for way in ways))
@@ -78,7 +78,7 @@ def main() -> None:
                 "float32 at bf16-rounded weights": gradient(at_rounded["bf16"], crops),
                 "float32 at TF32-rounded weights": gradient(at_rounded["tf32"], crops)}
         for way, value in this.items():
-            sums[way] = value if batch == 1 else sums[way] + value
+            sums[way] = sums.get(way, 0) + value
         reference = sums["float64"]
         cells = [f"cos {F.cosine_similarity(sums[way], reference, dim=0).item():.3f}, "
                  f"norm {(sums[way].norm() / reference.norm()).item():.2f}" for way in ways]
