@@ -1,4 +1,5 @@
 """End to end in headless Chromium: click Generate as a person would and hear chunks arrive."""
+import re
 import shutil
 import socket
 import subprocess
@@ -106,6 +107,7 @@ def test_stop_keeps_the_partial_take(studio_url, browser_page):
     page = browser_page
     generate(page, studio_url, 24)
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 3; }}", timeout=120_000)
+    page.get_by_text(re.compile(r"Playing as it is sampled · [0-9.]+ of 24\.0 s received")).wait_for(timeout=10_000)
     page.get_by_role("button", name="⏹ Stop sampling").click()
     page.get_by_text("stopped early").first.wait_for(timeout=60_000)
     page.locator("audio").first.wait_for(state="attached", timeout=60_000)

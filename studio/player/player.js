@@ -18,8 +18,8 @@ export default function (component) {
     start(player, data);
   }
   if (data.stop) silence(player);
-  const timer = setInterval(() => { show(player, status); draw(player, canvas, data.total); }, 250);
-  show(player, status);
+  const timer = setInterval(() => { show(player, status, data); draw(player, canvas, data.total); }, 250);
+  show(player, status, data);
   return () => clearInterval(timer);
 }
 
@@ -113,19 +113,27 @@ async function start(player, data) {
   }
 }
 
-function show(player, status) {
+function show(player, status, data) {
   if (player.error) {
     status.textContent = "Player: " + player.error;
   } else if (window.__wavenetAudio && window.__wavenetAudio.state !== "running") {
     status.textContent = "Audio is paused by the browser: click anywhere on the page to hear it.";
   } else {
     status.textContent = (player.stopped ? "Playback stopped" : player.done ? "All audio received" + toPlay(player)
-                          : "Playing as it is sampled…") +
+                          : player.chunks ? "Playing as it is sampled · " + received(player, data) + " s received"
+                          : "Waiting for the first samples…") +
       (player.gaps ? " · sampling fell behind playback " + player.gaps + "× (a short pause each time)" : "");
   }
   status.dataset.chunks = String(player.chunks);
   status.dataset.bytes = String(player.bytes);
   status.dataset.done = String(player.done);
+}
+
+function received(player, data) {
+  // Seconds of audio that reached the player, of the take's total: it moves with every chunk,
+  // where the page's progress bar moves once a second.
+  const total = data.total ? " of " + (data.total / data.rate).toFixed(1) : "";
+  return (player.bytes / 2 / data.rate).toFixed(1) + total;
 }
 
 function toPlay(player) {
