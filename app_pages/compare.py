@@ -9,7 +9,7 @@ from studio.clips import EXAMPLE, decoded
 from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.models import checkpoint_names, facts, load
 from studio.plots import cqt_figure, waveform
-from studio.takes import take_filename
+from studio.takes import sampling_label, take_filename
 from wavenet.analysis import snr, spectral_flatness
 from wavenet.audio import audio_bytes
 from wavenet.checkpoint import CheckpointError
@@ -62,9 +62,9 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2,
                         "seam": len(prime) / rate if prime is not None else None})
     progress.empty()
     st.session_state["compare_results"] = results
-    st.session_state["compare_described"] = (f"{settings.seconds:g} s · temperature {settings.temperature:g} · "
-                                             f"seed {settings.seed}" + (f" · primed with {prime_seconds:g} s of the "
-                                                                        "example clip" if use_prime else ""))
+    st.session_state["compare_described"] = (f"{settings.seconds:g} s · {sampling_label(settings.to_dict())}"
+                                             + (f" · primed with {prime_seconds:g} s of the example clip"
+                                                if use_prime else ""))
 
 results = st.session_state.get("compare_results", [])
 if results:

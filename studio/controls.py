@@ -22,18 +22,22 @@ def fresh_seed_if_asked(page: str) -> None:
 
 
 def generation_controls(page: str, unique: bool, include_prime: bool = False) -> GenerationSettings:
-    """Length, temperature, seed (with a "new seed" button), first sample and variations."""
+    """Length, temperature, min-p, seed (with a "new seed" button), first sample and variations."""
     # Defaults live in session state (not in the widgets), so "same settings again" can set them;
     # every setting persists for the session, so it is still there after a visit to another page.
-    for name, default in (("seconds", 4.0), ("temperature", 1.0), ("seed", 0), ("variations", 1),
+    for name, default in (("seconds", 4.0), ("temperature", 1.0), ("min_p", 0.0), ("seed", 0), ("variations", 1),
                           ("random_first", True), ("first_sample", 128), ("fresh_seed", True)):
         st.session_state.setdefault(f"{page}_{name}", default)
-    left, right = st.columns(2)
+    length_column, temperature_column, min_p_column = st.columns([2, 1, 1])
     kept = {"persist_state": "session"}
-    seconds = left.slider("Length (seconds)", 0.5, MAX_SECONDS, step=0.5, key=f"{page}_seconds", **kept,
-                          help="Of new audio; a continuation's prime comes on top.")
-    temperature = right.slider("Temperature (0 = greedy)", 0.0, 1.5, step=0.05, key=f"{page}_temperature", **kept,
-                               help="0 always takes the most likely sample; above 1 is wilder.")
+    seconds = length_column.slider("Length (seconds)", 0.5, MAX_SECONDS, step=0.5, key=f"{page}_seconds", **kept,
+                                   help="Of new audio; a continuation's prime comes on top.")
+    temperature = temperature_column.slider("Temperature (0 = greedy)", 0.0, 1.5, step=0.05,
+                                            key=f"{page}_temperature", **kept,
+                                            help="0 always takes the most likely sample; above 1 is wilder.")
+    min_p = min_p_column.slider("Min-p (0 = off)", 0.0, 0.3, step=0.01, key=f"{page}_min_p", **kept,
+                                help="Never draws a sample less likely than this share of the likeliest one: "
+                                     "trims the hiss unlikely samples add; high values make sounds fade.")
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_new_seed, args=(f"{page}_seed",))
@@ -46,8 +50,9 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
         random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)
         if not random_first:
             first_sample = st.slider("First sample (μ-law class)", 0, 255, key=f"{page}_first_sample", **kept)
-    return GenerationSettings(seconds=float(seconds), temperature=float(temperature), seed=int(seed),
-                              first_sample=first_sample, variations=int(variations), include_prime=include_prime)
+    return GenerationSettings(seconds=float(seconds), temperature=float(temperature), min_p=float(min_p),
+                              seed=int(seed), first_sample=first_sample, variations=int(variations),
+                              include_prime=include_prime)
 
 
 def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> None:
@@ -56,6 +61,7 @@ def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> 
         st.session_state["checkpoint"] = checkpoint
     st.session_state[f"{page}_seconds"] = float(settings["seconds"])
     st.session_state[f"{page}_temperature"] = float(settings["temperature"])
+    st.session_state[f"{page}_min_p"] = float(settings["min_p"])
     st.session_state[f"{page}_seed"] = int(settings["seed"])
     st.session_state[f"{page}_fresh_seed"] = False  # the same settings include the same seed
     st.session_state[f"{page}_variations"] = int(settings["variations"])

@@ -40,16 +40,28 @@ class Take:
             parts.append("stopped early")
         return " · ".join(parts)
 
+    def sampling_label(self) -> str:
+        """'seed 7 · temperature 0.9 · min-p 0.05' (min-p only where it was on)."""
+        return sampling_label(self.settings)
+
     def filename(self, variation: int, extension: str) -> str:
         return take_filename(self.checkpoint, self.settings, variation if self.audio.shape[0] > 1 else None,
                              extension, self.source)
 
 
+def sampling_label(settings: dict) -> str:
+    """'seed 7 · temperature 0.9 · min-p 0.05' (min-p only where it was on)."""
+    min_p = f" · min-p {settings['min_p']:g}" if settings["min_p"] else ""
+    return f"seed {settings['seed']} · temperature {settings['temperature']:g}{min_p}"
+
+
 def take_filename(checkpoint: str, settings: dict, variation: int | None, extension: str, source: str = "") -> str:
-    """'piano-small_from-myclip_seed7_temp0.9_v2.wav': checkpoint, clip, seed, temperature, variation."""
+    """'piano-small_from-myclip_seed7_temp0.9_minp0.05_v2.wav': checkpoint, clip, seed, temperature,
+    min-p (where it was on), variation."""
     suffix = f"_v{variation + 1}" if variation is not None else ""
     clip = f"_from-{safe_name(Path(source).stem)}" if source else ""
-    sampling = f"_seed{settings['seed']}_temp{settings['temperature']:g}"
+    min_p = f"_minp{settings['min_p']:g}" if settings["min_p"] else ""
+    sampling = f"_seed{settings['seed']}_temp{settings['temperature']:g}{min_p}"
     return f"{safe_name(checkpoint, 80)}{clip}{sampling}{suffix}.{extension}"
 
 
@@ -68,8 +80,7 @@ def add_take(take: Take) -> None:
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
     """Audio, downloads and plots of one take, with its settings and actions."""
-    s = take.settings
-    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · seed {s['seed']} · temperature {s['temperature']:g}"
+    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · {take.sampling_label()}"
                 f" · {take.samples_per_second:,.0f} samples/s")
     for variation, audio in enumerate(take.audio):
         if take.audio.shape[0] > 1:
@@ -100,8 +111,7 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{take.checkpoint} · seed {take.settings['seed']} · temperature "
-                         f"{take.settings['temperature']:g} · {take.length_label()}",
+        with st.expander(f"{take.checkpoint} · {take.sampling_label()} · {take.length_label()}",
                          expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)

@@ -34,6 +34,15 @@ def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
     return model
 
 
+def shares_of_the_likeliest(model: WaveNet, fed: np.ndarray) -> np.ndarray:
+    """For each sample after the first of `fed` (μ-law indices, fed in this order), its probability
+    under the full forward pass as a share of the likeliest class's: what min-p sampling bounds."""
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(fed.astype(np.int64))[None])[0].T, dim=1)
+    drawn = probs[torch.arange(len(fed) - 1), torch.from_numpy(fed[1:]).long()]
+    return (drawn / probs[:-1].max(dim=1).values).numpy()
+
+
 @pytest.fixture
 def piano_clip() -> Path:
     return PIANO_CLIP

@@ -10,7 +10,7 @@ from wavenet import fastpath, fused
 from wavenet.model import PAPER_WIDTHS, WaveNet, WaveNetConfig
 from wavenet.sampler import primed_state
 
-from conftest import random_model
+from conftest import random_model, shares_of_the_likeliest
 
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler for the emulator")
 
@@ -89,6 +89,19 @@ def test_fused_sampling_is_reproducible_from_the_seed_and_split_into_chunks_free
     assert (first == take(5, [100, 37, 163])).all()
     assert (first != take(6, [300])).any()
     assert len(np.unique(first)) > 10  # it samples, it does not just repeat the maximum
+
+
+@needs_compiler
+def test_fused_min_p_never_draws_a_sample_below_its_share_of_the_likeliest(tiny_config):
+    model = random_model(tiny_config)
+
+    def shares(min_p: float) -> np.ndarray:
+        engine = emulated(model, seed=3, half_weights=False)
+        engine.start(np.array([128]))
+        return shares_of_the_likeliest(model, np.concatenate([[128], engine.sample(300, 1.0, min_p)[0]]))
+
+    assert (shares(0.0) < 0.2).mean() > 0.05  # plain sampling does draw such unlikely samples
+    assert shares(0.2).min() >= 0.2 - 1e-3
 
 
 def test_plan_fits_paper_medium_on_one_h100_and_refuses_what_cannot_fit():

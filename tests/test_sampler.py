@@ -7,10 +7,10 @@ import torch
 
 from wavenet import fastpath, mulaw
 from wavenet.model import WaveNetConfig
-from wavenet.sampler import (GenerationSettings, StepWeights, empty_state, generate, primed_state, step,
-                             stream)
+from wavenet.sampler import (GenerationSettings, StepWeights, empty_state, generate, open_stream, primed_state,
+                             step, stream)
 
-from conftest import random_model
+from conftest import random_model, shares_of_the_likeliest
 
 needs_fast_step = pytest.mark.skipif(not fastpath.available()[0], reason="no C++ compiler")
 
@@ -168,6 +168,21 @@ def test_impossible_settings_are_refused(tiny_config):
         next(stream(model, GenerationSettings(1.0, first_sample=300)))
     with pytest.raises(ValueError, match="positive"):
         next(stream(model, GenerationSettings(0.0)))
+    with pytest.raises(ValueError, match="min-p"):
+        next(stream(model, GenerationSettings(1.0, min_p=1.0)))
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("fast", marks=needs_fast_step)])
+def test_min_p_never_draws_a_sample_below_its_share_of_the_likeliest(tiny_config, backend):
+    model = random_model(tiny_config)
+
+    def shares(min_p: float) -> np.ndarray:
+        engine = open_stream(model, 1, 3, backend)
+        engine.start(np.array([128]))
+        return shares_of_the_likeliest(model, np.concatenate([[128], engine.sample(400, 1.0, min_p)[0]]))
+
+    assert (shares(0.0) < 0.2).mean() > 0.05  # plain sampling does draw such unlikely samples
+    assert shares(0.2).min() >= 0.2 - 1e-3
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("fast", marks=needs_fast_step)])

@@ -53,7 +53,8 @@ def wait_for_take(at: AppTest, count: int, seconds: float = 120) -> list:
 def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_and_seed():
     at = page("generate")
     labels = {s.label for s in at.slider} | {n.label for n in at.number_input} | {b.label for b in at.button}
-    assert {"Length (seconds)", "Temperature (0 = greedy)", "Seed", "Variations", "🎲 New seed", "▶ Generate"} <= labels
+    assert {"Length (seconds)", "Temperature (0 = greedy)", "Min-p (0 = off)", "Seed", "Variations", "🎲 New seed",
+            "▶ Generate"} <= labels
     assert any("receptive field" in c.value for c in at.sidebar.caption)
     assert any(c.value.startswith("**sounds like**: ") for c in at.sidebar.caption)  # what to expect, from its card
     at.slider(key="generate_seconds").set_value(0.5)
@@ -68,18 +69,22 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert at.number_input(key="generate_seed").value == second.settings["seed"]  # the box shows the take's seed
     at.checkbox(key="generate_fresh_seed").uncheck().run()
     at.number_input(key="generate_seed").set_value(11).run()
+    at.slider(key="generate_min_p").set_value(0.1).run()
     at.button(key="generate_go").click().run()
     eleven = wait_for_take(at, 3)[0]
     at.button(key="generate_go").click().run()
     again = wait_for_take(at, 4)[0]
     assert eleven.settings["seed"] == again.settings["seed"] == 11
     assert np.array_equal(again.audio, eleven.audio)  # same seed, same take
+    assert eleven.settings["min_p"] == 0.1 and "min-p 0.1" in eleven.sampling_label()
+    assert eleven.filename(0, "wav").endswith("_seed11_temp1_minp0.1.wav")
     at.button(key="generate_new_seed").click().run()
     assert at.number_input(key="generate_seed").value != 11
     at.checkbox(key="generate_fresh_seed").check().run()
     at.button(key=f"again_{first.created}").click().run()  # "same settings again", its seed too
     assert not at.exception and at.number_input(key="generate_seed").value == first.settings["seed"]
     assert not at.checkbox(key="generate_fresh_seed").value
+    assert at.slider(key="generate_min_p").value == 0.0  # the first take was sampled without min-p
     assert any("settings are back" in t.value for t in at.toast) and not at.warning
     at.button(key=f"delete_{first.created}").click().run()
     assert not at.exception and first not in at.session_state["takes"] and len(at.session_state["takes"]) == 3

@@ -10,7 +10,7 @@ deciding between training runs.
 μ-law class (fixed seed): about what sampling at temperature 1 feeds a model, so a model that
 is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
-(T=1.0, 4 s each); the table gives their median spectral flatness (lower: more tonal) and
+(T=1.0, 4 s each, min-p as --min-p); the table gives their median spectral flatness (lower: more tonal) and
 attacks per second (struck notes; wavenet.analysis.attack_rate), and the
 folder gets each take's WAV and CQT image to look at and listen to. It also continues each
 held-out render after 3 s of it (T=1.0) and gives the median flatness of the first second
@@ -70,20 +70,21 @@ def noisy_history_bits(model: WaveNet, clips: list[np.ndarray]) -> float:
     return float(np.mean(total))
 
 
-def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str) -> tuple[float, float, float, float]:
+def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str,
+          min_p: float = 0.0) -> tuple[float, float, float, float]:
     """Medians over unique takes and over continuations of the real clip (after the prime): spectral
     flatness of each, then attacks per second of each."""
     rate = model.config.sample_rate
     prime = real[: int(PRIME_SECONDS * rate)]
     unique, continued = [], []  # (flatness, attacks per second) of each take
     for seed in UNIQUE_SEEDS:
-        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed))[0]
+        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, min_p=min_p, seed=seed))[0]
         unique.append((spectral_flatness(audio), attack_rate(audio, rate)))
         if folder:
             save_audio(folder / f"{name}_unique_{seed}.wav", audio, rate)
             (folder / f"{name}_unique_{seed}.png").write_bytes(cqt_png(audio, rate, f"{name}: unique, seed {seed}"))
     for seed in CONTINUATION_SEEDS:
-        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, seed=seed,
+        audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, min_p=min_p, seed=seed,
                                                    include_prime=True), prime)[0]
         continuation = audio[len(prime):]
         continued.append((spectral_flatness(continuation), attack_rate(continuation, rate)))
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=4.0, help="scored per clip (at most 9)")
     parser.add_argument("--takes", type=Path, help="also generate takes, writing their WAVs and CQTs here")
+    parser.add_argument("--min-p", type=float, default=0.0, help="the takes' min-p (0 = plain sampling)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds)
@@ -124,9 +126,10 @@ def main() -> None:
         line = (f"{folder:40} {seen:9.3g} {scores[0]:6.3f} {scores[1]:8.3f} {bits_per_sample(model, real[rate])[1]:6.3f}"
                 f" {noisy_history_bits(model, clean):13.3f}")
         if args.takes:
-            line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}"))
+            line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}",
+                                                                   args.min_p))
             if rate == data_rate:
-                line += f"  {continuation_flatness(model, clean, PRIME_SECONDS):.4f}"
+                line += f"  {continuation_flatness(model, clean, PRIME_SECONDS, args.min_p):.4f}"
         print(line, flush=True)
 
 

@@ -3,6 +3,7 @@ and the reference code's method (the whole network over the whole history for ev
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -10,6 +11,8 @@ import torch
 from wavenet import fastpath
 from wavenet.model import PAPER_WIDTHS, WaveNet, WaveNetConfig
 from wavenet.sampler import open_stream, packed_weights
+
+MIN_P = 0.05  # the truncation whose cost the benchmark reports
 
 CASES = {
     "small R32 S256": WaveNetConfig.preset("small", residual_channels=32, dilation_channels=32, skip_channels=256),
@@ -21,8 +24,9 @@ CASES = {
 }
 
 
-def engine_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1, half_weights: bool = True) -> float:
-    """Samples/s per stream of one generation back-end over about `seconds` of wall time.
+def engine_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1, half_weights: bool = True,
+                min_p: float = 0.0) -> float:
+    """Samples/s per stream of one generation back-end over about `seconds` of wall time (T=1).
 
     `half_weights=False` runs the compiled step on float32 matrices: the baseline for half weights.
     """
@@ -31,21 +35,21 @@ def engine_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1, ha
     else:
         engine = open_stream(model, batch, 0, backend)
     engine.start(np.full(batch, 128))
-    engine.sample(400, 1.0)  # warm-up (and build of the compiled step)
+    engine.sample(400, 1.0, min_p)  # warm-up (and build of the compiled step)
     started, done = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
-        done += engine.sample(500, 1.0).shape[1]
+        done += engine.sample(500, 1.0, min_p).shape[1]
     return done / (time.perf_counter() - started)
 
 
-def half_and_float32_rates(model: WaveNet, seconds: float) -> tuple[float, float]:
-    """The compiled step with half and with float32 matrices, alternated in three short runs each
-    (a shared CPU's speed drifts within seconds); the best run of each."""
-    half, full = [], []
+def alternated_rates(variants: list[Callable[[float], float]], seconds: float) -> list[float]:
+    """Each variant's best of three short runs, the variants alternated (a shared CPU's speed drifts
+    within seconds, so back-to-back blocks would compare different machines)."""
+    rates = [[] for _ in variants]
     for _ in range(3):
-        half.append(engine_rate(model, "fast", seconds / 3))
-        full.append(engine_rate(model, "fast", seconds / 3, half_weights=False))
-    return max(half), max(full)
+        for variant, measured in zip(variants, rates):
+            measured.append(variant(seconds / (3 * len(variants))))
+    return [max(measured) for measured in rates]
 
 
 @torch.no_grad()
@@ -66,14 +70,16 @@ def generation_benchmarks(seconds: float) -> dict:
     print(f"generation samples/s at batch 1 (one thread: {torch.get_num_threads()} torch threads available)")
     print(f"  compiled step: {fastpath.available()[1]}")
     half = fastpath.reads_half_weights()
-    from wavenet.checkpoint import list_checkpoints, load_checkpoint
+    from wavenet.checkpoint import DEFAULT_CHECKPOINT, list_checkpoints, load_checkpoint
 
     models = {name: WaveNet(config).eval() for name, config in CASES.items()}  # random weights, on the CPU
     models.update({f"checkpoint {name}": load_checkpoint(name)[0] for name in list_checkpoints()})
     print("  (reference method: measured directly, 3 new samples after 1 s of history; nothing extrapolated)")
     for name, model in models.items():
         if half:
-            row = dict(zip(("fast", "fast_float32_weights"), half_and_float32_rates(model, 2 * seconds)))
+            row = dict(zip(("fast", "fast_float32_weights"), alternated_rates(
+                [lambda s: engine_rate(model, "fast", s), lambda s: engine_rate(model, "fast", s, half_weights=False)],
+                2 * seconds)))
         else:
             row = {"fast": engine_rate(model, "fast", seconds)}
         row["torch"] = engine_rate(model, "torch", min(seconds, 2.0))
@@ -92,6 +98,13 @@ def generation_benchmarks(seconds: float) -> dict:
               f"  ×8 batch {row['fast_batch8_per_stream']:>7,.0f}/stream   torch step {row['torch']:>6,.0f}"
               f"   reference method {row['reference_method_at_1s_history']:>6.1f}   -> {row['speedup_vs_torch_step']}× / "
               f"{row['speedup_vs_reference_method']:,}×")
+    default = load_checkpoint(DEFAULT_CHECKPOINT)[0]
+    plain, truncated = alternated_rates([lambda s: engine_rate(default, "fast", s),
+                                         lambda s: engine_rate(default, "fast", s, min_p=MIN_P)], 2 * seconds)
+    results["min_p"] = {"checkpoint": DEFAULT_CHECKPOINT, "min_p": MIN_P, "plain": round(plain, 1),
+                        "truncated": round(truncated, 1), "ratio": round(truncated / plain, 3)}
+    print(f"  min-p {MIN_P:g} on {DEFAULT_CHECKPOINT}: compiled {truncated:,.0f} against {plain:,.0f} plain "
+          f"= {truncated / plain:.3f}× (alternated, best of 3 each)")
     return results
 
 

@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--seconds", type=positive(float), default=4.0)
     p.add_argument("--temperature", type=non_negative(float), default=1.0)
+    p.add_argument("--min-p", type=non_negative(float), default=0.0,
+                   help="never draw a sample less likely than this share of the likeliest one (below 1; "
+                        "0 = off): less hiss between notes, but sounds fade sooner")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--first-sample", type=int)
     p.add_argument("--prime")

@@ -59,7 +59,7 @@ def _build() -> ctypes.CDLL:
     library.wavenet_run.argtypes = [
         _f32, ctypes.c_void_p, _i32,
         ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
-        _f32, ctypes.POINTER(ctypes.c_int64), _i32, ctypes.c_int32, ctypes.c_float, _u64, _u8, _f32,
+        _f32, ctypes.POINTER(ctypes.c_int64), _i32, ctypes.c_int32, ctypes.c_float, ctypes.c_float, _u64, _u8, _f32,
         ctypes.POINTER(ctypes.c_int32),
     ]
     return library
@@ -130,22 +130,22 @@ class FastStream:
         """The samples [B] fed first (the prime's last sample, or the unique mode's first)."""
         self.current[:] = first
 
-    def _run(self, samples: int, temperature: float, out: np.ndarray, logits: np.ndarray) -> int:
+    def _run(self, samples: int, temperature: float, min_p: float, out: np.ndarray, logits: np.ndarray) -> int:
         layers, r, d, s, c = self.dims
         halves = None if self.halves is None else self.halves.ctypes.data_as(ctypes.c_void_p)
         return library().wavenet_run(self.weights, halves, self.dilations, layers, r, d, s, c, self.batch, self.state,
-                                     ctypes.byref(self.position), self.current, samples, float(temperature),
+                                     ctypes.byref(self.position), self.current, samples, float(temperature), float(min_p),
                                      self.rng, out, logits, None)
 
     def logits(self, current: np.ndarray) -> np.ndarray:
         """Feed `current` [B] and return the logits [B, classes] for the next sample (the oracle check)."""
         self.current[:] = current
         logits = np.zeros((self.batch, self.dims[4]), dtype=np.float32)
-        self._run(0, 0.0, np.zeros(1, np.uint8), logits)
+        self._run(0, 0.0, 0.0, np.zeros(1, np.uint8), logits)
         return logits
 
-    def sample(self, count: int, temperature: float) -> np.ndarray:
+    def sample(self, count: int, temperature: float, min_p: float = 0.0) -> np.ndarray:
         """`count` new samples per stream: uint8 [B, count]; the last one is fed next time."""
         out = np.zeros((self.batch, count), dtype=np.uint8)
-        done = self._run(count, temperature, out, np.zeros(1, np.float32))
+        done = self._run(count, temperature, min_p, out, np.zeros(1, np.float32))
         return out[:, :done]

@@ -112,7 +112,7 @@ class _Params(ctypes.Structure):
         "weights", "weights_half", "ring_offset", "dilation", "state", "control", "out", "logits_out", "scratch", "flags")] + [
         (name, ctypes.c_int64) for name in (
             "L", "R", "D", "S", "C", "per_block", "chains", "workers", "n", "sample", "shared_floats")] + [
-        ("temperature", ctypes.c_double)]
+        ("temperature", ctypes.c_double), ("min_p", ctypes.c_double)]
 
 
 # ---- executors: where the kernel runs ------------------------------------------------------
@@ -317,7 +317,8 @@ class FusedStream:
     def start(self, first: np.ndarray) -> None:
         self.control[1] = int(np.asarray(first).reshape(-1)[0])
 
-    def _run(self, steps: int, sample: bool, temperature: float, logits: torch.Tensor | None) -> torch.Tensor:
+    def _run(self, steps: int, sample: bool, temperature: float, min_p: float,
+             logits: torch.Tensor | None) -> torch.Tensor:
         config, plan_ = self.config, self.plan
         out = torch.zeros(max(steps, 1), dtype=torch.uint8, device=self.state.device)
         self.flags.zero_()
@@ -327,7 +328,7 @@ class FusedStream:
             pointer(self.control), pointer(out), pointer(logits), pointer(self.scratch), pointer(self.flags),
             config.layers * config.stacks, config.residual_channels, config.dilation_channels,
             config.skip_channels, config.classes, plan_.per_block, plan_.chains, plan_.workers, steps,
-            int(sample), plan_.shared_floats, float(temperature))
+            int(sample), plan_.shared_floats, float(temperature), float(min_p))
         self.executor.launch(params, plan_)
         if int(self.control[3]):
             raise FusedUnavailable(f"the fused kernel stopped with error {int(self.control[3])}")
@@ -337,17 +338,17 @@ class FusedStream:
         """Feed `current` [1] and return the logits [1, classes] for the next sample (oracle tests)."""
         self.start(current)
         logits = torch.zeros(1, self.config.classes, device=self.state.device)
-        self._run(1, False, 0.0, logits)
+        self._run(1, False, 0.0, 0.0, logits)
         return logits.cpu().numpy()
 
-    def sample(self, count: int, temperature: float) -> np.ndarray:
+    def sample(self, count: int, temperature: float, min_p: float = 0.0) -> np.ndarray:
         """`count` new samples: uint8 [1, count]; the last one is fed next time."""
         if count <= 0:
             return np.zeros((1, 0), dtype=np.uint8)
-        return self._run(count, True, temperature, None).cpu().numpy()[None, :count]
+        return self._run(count, True, temperature, min_p, None).cpu().numpy()[None, :count]
 
-    def sample_with_logits(self, count: int, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    def sample_with_logits(self, count: int, temperature: float, min_p: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """As `sample`, plus the logits [count, classes] each sample was drawn from (oracle tests)."""
         logits = torch.zeros(count, self.config.classes, device=self.state.device)
-        samples = self._run(count, True, temperature, logits).cpu().numpy()[None, :count]
+        samples = self._run(count, True, temperature, min_p, logits).cpu().numpy()[None, :count]
         return samples, logits.cpu().numpy()

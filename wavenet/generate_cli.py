@@ -31,8 +31,8 @@ def run_generate(args) -> None:
         prime = load_audio(args.prime, rate, max_seconds=3600)
         if args.prime_seconds:
             prime = prime[-max(1, int(args.prime_seconds * rate)):]
-    settings = GenerationSettings(seconds=args.seconds, temperature=args.temperature, seed=args.seed,
-                                  first_sample=args.first_sample, variations=args.variations,
+    settings = GenerationSettings(seconds=args.seconds, temperature=args.temperature, min_p=args.min_p,
+                                  seed=args.seed, first_sample=args.first_sample, variations=args.variations,
                                   include_prime=args.include_prime)
     settings.check(model.config.classes, args.max_seconds)
     pieces = []

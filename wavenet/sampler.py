@@ -124,11 +124,14 @@ def step(weights: StepWeights, state: StreamState, current: torch.Tensor) -> tor
     return torch.addmm(weights.end2[1], hidden, weights.end2[0])
 
 
-def choose(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """Next samples [B]: greedy at temperature 0, else sampled from softmax(logits / T)."""
+def choose(logits: torch.Tensor, temperature: float, generator: torch.Generator, min_p: float = 0.0) -> torch.Tensor:
+    """Next samples [B]: greedy at temperature 0, else sampled from softmax(logits / T) without the
+    classes less likely than `min_p` times the likeliest one (min-p truncation)."""
     if temperature <= 0:
         return logits.argmax(dim=1)
     probs = torch.softmax(logits.float() / temperature, dim=1)
+    if min_p > 0:
+        probs = probs * (probs >= min_p * probs.max(dim=1, keepdim=True).values)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
 
 
@@ -143,6 +146,7 @@ class GenerationSettings:
     seconds: float = 4.0
     temperature: float = 1.0
     seed: int = 0
+    min_p: float = 0.0  # classes less likely than min_p x the likeliest are never drawn (0 = off)
     first_sample: int | None = None  # unique mode: None = random in 0..255
     variations: int = 1
     include_prime: bool = False
@@ -163,6 +167,8 @@ class GenerationSettings:
             raise ValueError(f"the first sample must be in 0..{classes - 1}")
         if not np.isfinite(self.temperature) or self.temperature < 0:
             raise ValueError("the temperature must be 0 (greedy) or positive")
+        if not 0 <= self.min_p < 1:
+            raise ValueError("min-p must be at least 0 and below 1")
 
 
 @dataclass
@@ -194,11 +200,12 @@ class TorchStream:
         """The samples [B] fed first (the prime's last sample, or the unique mode's first)."""
         self.current = torch.from_numpy(np.asarray(first)).long().to(self.device)
 
-    def sample(self, count: int, temperature: float) -> np.ndarray:
+    def sample(self, count: int, temperature: float, min_p: float = 0.0) -> np.ndarray:
         out = torch.empty(self.current.shape[0], count, dtype=torch.uint8)
         with torch.no_grad():
             for i in range(count):
-                self.current = choose(step(self.weights, self.state, self.current), temperature, self.generator)
+                logits = step(self.weights, self.state, self.current)
+                self.current = choose(logits, temperature, self.generator, min_p)
                 out[:, i] = self.current.cpu()
         return out.numpy()
 
@@ -301,7 +308,7 @@ def stream(model: WaveNet, settings: GenerationSettings, prime: np.ndarray | Non
     while done < total:
         if cancel is not None and cancel.is_set():
             return
-        samples = engine.sample(min(settings.chunk_samples, total - done), settings.temperature)
+        samples = engine.sample(min(settings.chunk_samples, total - done), settings.temperature, settings.min_p)
         done += samples.shape[1]
         rate = done / max(time.perf_counter() - started, 1e-9)
         yield Chunk(mulaw.decode(samples), done, total, rate)

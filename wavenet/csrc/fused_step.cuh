@@ -89,6 +89,7 @@ struct FusedParams {
     int* flags;                 // counters: chain [chains], skip [W], head [W], logits [W]
     wn_i64 L, R, D, S, C, per_block, chains, workers, n, sample, shared_floats;
     double temperature;
+    double min_p;               // classes under min_p x the likeliest one's probability are never drawn
 };
 
 enum FusedError { WN_OK = 0, WN_SHARED_TOO_SMALL = 1 };
@@ -183,7 +184,8 @@ WN_DEVICE wn_i64 wn_worker_floats(const FusedParams& p) {
 }
 
 // Picks the next sample from `logits` [C] (shared memory) on all virtual threads; C must be a
-// power of two. Greedy at temperature <= 0 (lowest index among equal maxima, like argmax).
+// power of two. Greedy at temperature <= 0 (lowest index among equal maxima, like argmax); else
+// drawn from softmax(logits / temperature) without the classes under min_p times the likeliest.
 WN_DEVICE int wn_choose(const FusedParams& p, const float* logits, float* val, int* idx, double* scan,
                         wn_u64* rng, int* chosen) {
     const int C = (int)p.C;
@@ -197,9 +199,12 @@ WN_DEVICE int wn_choose(const FusedParams& p, const float* logits, float* val, i
         WN_SYNC();
     }
     if (p.temperature <= 0) return idx[0];
-    const float top = val[0], temperature = (float)p.temperature;
+    const float top = val[0], temperature = (float)p.temperature, min_p = (float)p.min_p;
     WN_SYNC();
-    for (int c = WN_THREAD; c < C; c += WN_THREADS) scan[c] = (double)expf((logits[c] - top) / temperature);
+    for (int c = WN_THREAD; c < C; c += WN_THREADS) {
+        const float weight = expf((logits[c] - top) / temperature);
+        scan[c] = weight < min_p ? 0.0 : (double)weight;
+    }
     WN_SYNC();
     double* from = scan;
     double* to = scan + C;

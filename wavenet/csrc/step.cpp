@@ -143,7 +143,7 @@ inline double uniform01(uint64_t* s) {  // splitmix64: reproducible from the see
 template <int RT, int DT, int ST>
 int run_impl(const float* weights, const uint16_t* halves, const int32_t* dilations, int32_t layers, int32_t R_, int32_t D_,
              int32_t S_, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
-             int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
+             int32_t n_samples, float temperature, float min_p, uint64_t* rng, uint8_t* out, float* logits,
              const volatile int32_t* cancel) {
     const int R = RT ? RT : R_, D = DT ? DT : D_, S = ST ? ST : S_;
     const int twoD = 2 * D, RS = R + S;
@@ -269,7 +269,12 @@ int run_impl(const float* weights, const uint16_t* halves, const int32_t* dilati
                 float top = lg[0];
                 for (int c = 1; c < C; ++c) top = lg[c] > top ? lg[c] : top;
                 double total = 0;
-                for (int c = 0; c < C; ++c) { lg[c] = std::exp((lg[c] - top) / temperature); total += lg[c]; }
+                // Relative to the likeliest class (weight 1): below min_p a class is never drawn.
+                for (int c = 0; c < C; ++c) {
+                    const float weight = std::exp((lg[c] - top) / temperature);
+                    lg[c] = weight < min_p ? 0.0f : weight;
+                    total += lg[c];
+                }
                 double target = uniform01(&rng[b]) * total, running = 0;
                 chosen = C - 1;
                 for (int c = 0; c < C; ++c) { running += lg[c]; if (running > target) { chosen = c; break; } }
@@ -291,14 +296,15 @@ int wavenet_reads_half_weights() { return kVectorProducts; }
 
 // Feeds `current[b]` and either returns the logits for the next sample in `logits` [B][C]
 // (n_samples == 0: the oracle path), or samples n_samples new values per stream into
-// out [B][n_samples]. Returns the number of steps done (fewer when `cancel` was set).
+// out [B][n_samples] (classes under min_p times the likeliest one's probability are never
+// drawn). Returns the number of steps done (fewer when `cancel` was set).
 // `halves` (may be null) is the weights as IEEE half in the same layout; see the top.
 int wavenet_run(const float* weights, const uint16_t* halves, const int32_t* dilations, int32_t layers, int32_t R, int32_t D,
                 int32_t S, int32_t C, int32_t B, float* state, int64_t* position, int32_t* current,
-                int32_t n_samples, float temperature, uint64_t* rng, uint8_t* out, float* logits,
+                int32_t n_samples, float temperature, float min_p, uint64_t* rng, uint8_t* out, float* logits,
                 const volatile int32_t* cancel) {
 #define WAVENET_ARGS weights, halves, dilations, layers, R, D, S, C, B, state, position, current, n_samples, \
-                     temperature, rng, out, logits, cancel
+                     temperature, min_p, rng, out, logits, cancel
     if (C == 256 && R == 32 && D == 32 && S == 128) return run_impl<32, 32, 128>(WAVENET_ARGS);
     if (C == 256 && R == 32 && D == 32 && S == 256) return run_impl<32, 32, 256>(WAVENET_ARGS);
     return run_impl<0, 0, 0>(WAVENET_ARGS);
