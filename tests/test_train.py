@@ -244,3 +244,13 @@ def test_the_gradient_precision_check_rounds_like_torch_and_finds_float32_exact(
     assert result.returncode == 0, result.stderr
     last = result.stdout.splitlines()[-1].split()
     assert last[0] == "2" and last[1:4] == ["cos", "1.000,", "norm"]  # float32 agrees with float64
+
+
+def test_a_second_look_at_a_run_is_scored_on_clips_the_first_look_did_not_use(piano_data):
+    sys.path.insert(0, str(ROOT))
+    from tools.make_card import validation_rows
+
+    first, _ = validation_rows(piano_data, 3)
+    second, _ = validation_rows(piano_data, 3, second_set=True)
+    assert len(first) == len(second) == 3
+    assert not any(torch.equal(a, b) for a in first for b in second)

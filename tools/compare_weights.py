@@ -47,9 +47,10 @@ TAKE_SECONDS = 4.0
 PRIME_SECONDS = 3.0
 
 
-def held_out_audio(folder: Path, clips: int, seconds: float) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+def held_out_audio(folder: Path, clips: int, seconds: float,
+                   second_set: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """`seconds` of each clip, clean and through a recording chain (after the chain's run-up), and their rate."""
-    rows, rate = validation_rows(folder, clips)
+    rows, rate = validation_rows(folder, clips, second_set)
     chain = RecordingChain(rate, probability=1.0)
     rows = rows[:, : chain.head + int(seconds * rate)]
     recorded = chain.apply(rows, torch.Generator().manual_seed(0))
@@ -102,12 +103,14 @@ def main() -> None:
     parser.add_argument("weights", nargs="+", help="checkpoint folders (a run's last/ or best/, or checkpoints/NAME)")
     parser.add_argument("--val", default="data/heldout16k")
     parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--second-set", action="store_true",
+                        help="score other clips, none of them in the usual set (for a second look at a run)")
     parser.add_argument("--seconds", type=float, default=4.0, help="scored per clip (at most 9)")
     parser.add_argument("--takes", type=Path, help="also generate takes, writing their WAVs and CQTs here")
     parser.add_argument("--min-p", type=float, default=0.0, help="the takes' min-p (0 = plain sampling)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds)
+    clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds, args.second_set)
     if args.takes and args.seconds < PRIME_SECONDS + 1:
         parser.error(f"--takes continues held-out clips after {PRIME_SECONDS:g} s: --seconds must be at least "
                      f"{PRIME_SECONDS + 1:g}")

@@ -31,10 +31,22 @@ from wavenet.sampler import GenerationSettings, generate, stream  # noqa: E402
 REAL_CLIP = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 
 
-def validation_rows(folder: Path, clips: int) -> tuple[torch.Tensor, int]:
-    """`clips` validation clips spread evenly over the split (μ-law uint8 [clips, samples]) and their rate."""
+def validation_rows(folder: Path, clips: int, second_set: bool = False) -> tuple[torch.Tensor, int]:
+    """`clips` validation clips spread evenly over the split (μ-law uint8 [clips, samples]) and their rate.
+    `second_set`: as many others, spread evenly over the clips the first set leaves out (a second look at
+    a run that was already measured needs audio its first look did not decide on)."""
     data = ClipSet.load(folder, "val")
-    return data.clips[torch.linspace(0, len(data) - 1, min(clips, len(data))).long()], data.sample_rate
+    chosen = spread_evenly(clips, torch.arange(len(data)))
+    if second_set:
+        left_out = torch.ones(len(data), dtype=torch.bool)
+        left_out[chosen] = False
+        chosen = spread_evenly(clips, torch.arange(len(data))[left_out])
+    return data.clips[chosen], data.sample_rate
+
+
+def spread_evenly(count: int, among: torch.Tensor) -> torch.Tensor:
+    """`count` of the indices `among` (all of them if fewer), evenly spaced from the first to the last."""
+    return among[torch.linspace(0, len(among) - 1, min(count, len(among))).long()]
 
 
 def speed(model, seconds: float = 3.0) -> float:
