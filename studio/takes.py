@@ -40,10 +40,6 @@ class Take:
             parts.append("stopped early")
         return " · ".join(parts)
 
-    def sampling_label(self) -> str:
-        """'seed 7 · temperature 0.9 · min-p 0.05' (min-p only where it was on)."""
-        return sampling_label(self.settings)
-
     def filename(self, variation: int, extension: str) -> str:
         return take_filename(self.checkpoint, self.settings, variation if self.audio.shape[0] > 1 else None,
                              extension, self.source)
@@ -80,7 +76,7 @@ def add_take(take: Take) -> None:
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
     """Audio, downloads and plots of one take, with its settings and actions."""
-    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · {take.sampling_label()}"
+    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · {sampling_label(take.settings)}"
                 f" · {take.samples_per_second:,.0f} samples/s")
     for variation, audio in enumerate(take.audio):
         if take.audio.shape[0] > 1:
@@ -111,7 +107,7 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{take.checkpoint} · {take.sampling_label()} · {take.length_label()}",
+        with st.expander(f"{take.checkpoint} · {sampling_label(take.settings)} · {take.length_label()}",
                          expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
