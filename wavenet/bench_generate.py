@@ -43,12 +43,12 @@ def engine_rate(model: WaveNet, backend: str, seconds: float, batch: int = 1, ha
 
 
 def alternated_rates(variants: list[Callable[[float], float]], seconds: float) -> list[float]:
-    """Each variant's best of three short runs, the variants alternated (a shared CPU's speed drifts
-    within seconds, so back-to-back blocks would compare different machines)."""
+    """Each variant's best of three runs of `seconds` / 3, the variants alternated (a shared CPU's speed
+    drifts within seconds, so back-to-back blocks would compare different machines)."""
     rates = [[] for _ in variants]
     for _ in range(3):
         for variant, measured in zip(variants, rates):
-            measured.append(variant(seconds / (3 * len(variants))))
+            measured.append(variant(seconds / 3))
     return [max(measured) for measured in rates]
 
 
@@ -98,7 +98,7 @@ def generation_benchmarks(seconds: float) -> dict:
               f"  ×8 batch {row['fast_batch8_per_stream']:>7,.0f}/stream   torch step {row['torch']:>6,.0f}"
               f"   reference method {row['reference_method_at_1s_history']:>6.1f}   -> {row['speedup_vs_torch_step']}× / "
               f"{row['speedup_vs_reference_method']:,}×")
-    default = load_checkpoint(DEFAULT_CHECKPOINT)[0]
+    default = models[f"checkpoint {DEFAULT_CHECKPOINT}"]  # loaded above, with every shipped checkpoint
     plain, truncated = alternated_rates([lambda s: engine_rate(default, "fast", s),
                                          lambda s: engine_rate(default, "fast", s, min_p=MIN_P)], 2 * seconds)
     results["min_p"] = {"checkpoint": DEFAULT_CHECKPOINT, "min_p": MIN_P, "plain": round(plain, 1),
