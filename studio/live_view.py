@@ -13,8 +13,8 @@ from studio.takes import Take, add_take
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
 
-# The player's own schedule can run later than the server's estimate (after late chunks it plays
-# with a longer lead), so Stop playback stays a little longer than the estimate.
+# Until the browser's player has said whether it still plays, Stop playback stays a little longer
+# than the server's estimate: after late chunks the player plays with a longer lead.
 PLAYBACK_MARGIN_SECONDS = 2.0
 
 
@@ -48,18 +48,20 @@ def _stop_playback(page: str, take_id: str) -> None:
 
 
 def _still_playing(page: str) -> None:
-    """A take sampled faster than real time plays on after sampling ended: its player stays, with a Stop."""
+    """A take sampled faster than real time plays on after sampling ended: its player stays, with a Stop,
+    until the browser's player says it has played everything (or, before it has said, until the
+    server's estimate of the playback's end has passed)."""
     take: LiveTake | None = st.session_state.get(f"{page}_playing")
     if take is None:
         return
     stopped = st.session_state.pop(f"{page}_playback_stopped", None) == take.id
-    over = time.time() > take.playback_ends() + PLAYBACK_MARGIN_SECONDS
-    if stopped or over:
+    playing = streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
+                               key=f"{page}_player_{take.id}", stop=stopped)
+    estimate_passed = time.time() > take.playback_ends() + PLAYBACK_MARGIN_SECONDS
+    if stopped or playing is False or (playing is None and estimate_passed):
         st.session_state.pop(f"{page}_playing")
-    streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
-                     key=f"{page}_player_{take.id}", stop=stopped)
-    if not (stopped or over):
-        st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page, take.id))
+        return
+    st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page, take.id))
 
 
 @st.fragment(run_every=1.0)

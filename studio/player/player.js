@@ -1,7 +1,7 @@
 // Streaming Web Audio player: fetches a take's PCM from the studio's audio route and plays
 // it while it is sampled. State lives on window, so remounts on reruns do not restart it.
 export default function (component) {
-  const { data, parentElement } = component;
+  const { data, parentElement, setStateValue } = component;
   const status = parentElement.querySelector(".wavenet-status");
   const canvas = parentElement.querySelector(".wavenet-wave");
   const registry = (window.__wavenetPlayers = window.__wavenetPlayers || {});
@@ -18,9 +18,24 @@ export default function (component) {
     start(player, data);
   }
   if (data.stop) silence(player);
-  const timer = setInterval(() => { show(player, status, data); draw(player, canvas, data.total); }, 250);
-  show(player, status, data);
+  const tick = () => {
+    show(player, status, data);
+    draw(player, canvas, data.total);
+    report(player, setStateValue);
+  };
+  const timer = setInterval(tick, 250);
+  tick();
   return () => clearInterval(timer);
+}
+
+function report(player, setStateValue) {
+  // Tells the page whether audio is still to come or to play, so its Stop playback button stays
+  // exactly as long as there is something to stop (the browser may play later than the server thinks).
+  const playing = !player.stopped && !player.error && (!player.done || player.sources.length > 0);
+  if (player.reported !== playing) {
+    player.reported = playing;
+    setStateValue("playing", playing);
+  }
 }
 
 function silence(player) {
