@@ -49,6 +49,15 @@ def test_generate_endpoint_returns_the_take_of_the_requested_length_and_seed(cli
     assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
+def test_min_p_comes_last_so_older_calls_still_work_and_it_changes_the_take(client):
+    api, checkpoint = client
+    plain = take_of(api.predict(checkpoint, 0.5, 1.0, 7, -1, 1, api_name="/generate"))
+    explicit_off = take_of(api.predict(checkpoint, 0.5, 1.0, 7, -1, 1, 0.0, api_name="/generate"))
+    result = api.predict(checkpoint, 0.5, 1.0, 7, -1, 1, 0.3, api_name="/generate")
+    assert np.array_equal(plain, explicit_off)
+    assert not np.array_equal(plain, take_of(result)) and "_minp0.3_" in result[1]
+
+
 def test_generate_streams_chunks_before_the_take_is_done(client):
     api, checkpoint = client
     job = api.submit(checkpoint, 1.0, 1.0, 1, -1, 1, api_name="/generate")

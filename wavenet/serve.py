@@ -64,12 +64,13 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
     choices = list(dict.fromkeys([default_checkpoint, *list_checkpoints()]))
     output_dir = Path(tempfile.mkdtemp(prefix="wavenet-serve-"))
 
-    def checked_settings(model, seconds, temperature, seed, first_sample, variations, include_prime=False):
+    def checked_settings(model, seconds, temperature, seed, first_sample, variations, min_p, include_prime=False):
         if not 0 < float(seconds) <= limits.max_seconds:
             raise gr.Error(f"seconds must be in (0, {limits.max_seconds:g}]")
         if not 1 <= int(variations) <= limits.max_variations:
             raise gr.Error(f"variations must be 1..{limits.max_variations}")
-        settings = GenerationSettings(seconds=float(seconds), temperature=float(temperature), seed=int(seed),
+        settings = GenerationSettings(seconds=float(seconds), temperature=float(temperature),
+                                      min_p=float(min_p or 0.0), seed=int(seed),
                                       first_sample=None if first_sample in (None, -1) else int(first_sample),
                                       variations=int(variations), include_prime=include_prime)
         try:
@@ -97,18 +98,20 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
             yield (rate, to_pcm16(chunk.audio[0])), gr.skip(), gr.skip()
         take = np.concatenate(chunks, axis=1)
         remove_old_outputs(output_dir)
-        path = output_dir / f"{Path(str(name)).name}_seed{settings.seed}_temp{settings.temperature:g}_{uuid.uuid4().hex[:8]}.wav"
+        min_p = f"_minp{settings.min_p:g}" if settings.min_p else ""
+        path = output_dir / (f"{Path(str(name)).name}_seed{settings.seed}_temp{settings.temperature:g}{min_p}"
+                             f"_{uuid.uuid4().hex[:8]}.wav")
         save_audio(path, take[0], rate)
         image = output_dir / (path.stem + "_cqt.png")
         image.write_bytes(cqt_png(take[0], rate))
         yield gr.skip(), str(path), str(image)
 
-    def generate(checkpoint, seconds, temperature, seed, first_sample, variations):
+    def generate(checkpoint, seconds, temperature, seed, first_sample, variations, min_p=0.0):
         model, _ = model_for(checkpoint)
-        settings = checked_settings(model, seconds, temperature, seed, first_sample, variations)
+        settings = checked_settings(model, seconds, temperature, seed, first_sample, variations, min_p)
         yield from run(checkpoint, settings, None)
 
-    def continue_clip(checkpoint, clip, prime_start, prime_end, seconds, temperature, seed, variations):
+    def continue_clip(checkpoint, clip, prime_start, prime_end, seconds, temperature, seed, variations, min_p=0.0):
         model, _ = model_for(checkpoint)
         if not clip:
             raise gr.Error("upload a piano clip (WAV, FLAC, OGG or MP3) to continue")
@@ -125,7 +128,7 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
         prime = audio[int(start * rate): int(end * rate)]
         if len(prime) < rate // 10:
             raise gr.Error("the prime region holds less than 0.1 s of the clip")
-        settings = checked_settings(model, seconds, temperature, seed, -1, variations, include_prime=True)
+        settings = checked_settings(model, seconds, temperature, seed, -1, variations, min_p, include_prime=True)
         yield from run(checkpoint, settings, prime)
 
     def sampling_controls() -> list:
@@ -144,6 +147,8 @@ def build_app(default_checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Lim
                 if with_first_sample:
                     controls.append(gr.Number(-1, precision=0, label="first sample (0..255, -1 = random)"))
                 controls.append(gr.Slider(1, limits.max_variations, 1, step=1, label="variations"))
+                # Last, so programs written before it existed keep their argument order.
+                controls.append(gr.Slider(0.0, 0.3, 0.0, step=0.01, label="min-p (0 = off)"))
                 with gr.Row():
                     go = gr.Button(label, variant="primary")
                     stop = gr.Button("Stop")
