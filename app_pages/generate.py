@@ -2,7 +2,7 @@
 import streamlit as st
 
 from studio import live_view
-from studio.clips import clip_picker, prime_region
+from studio.clips import clip_picker, generation_mode, prime_region
 from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.sidebar import checkpoint_picker
 from studio.takes import take_list
@@ -11,20 +11,19 @@ st.title("🎹 Generate")
 name, model, info = checkpoint_picker()
 rate = model.config.sample_rate
 
-mode = st.radio("Mode", ["Unique", "Seeded from a clip"], horizontal=True, key="generate_mode", persist_state="session",
-                help="Unique starts from a single sample; seeded continues a piano clip.")
-prime, clip_name = None, ""
-if mode == "Seeded from a clip":
+seeded = generation_mode("generate")
+prime, clip_name, region = None, "", None
+if seeded:
     clip, clip_name = clip_picker("generate", rate)
     if clip is not None:
-        prime = prime_region("generate", clip, rate)
-settings = generation_controls("generate", unique=mode == "Unique", include_prime=prime is not None)
+        prime, region = prime_region("generate", clip, rate)
+settings = generation_controls("generate", unique=not seeded, include_prime=prime is not None)
 
 busy = live_view.running("generate") is not None
-can_start = not busy and (mode == "Unique" or prime is not None)
+can_start = not busy and (not seeded or prime is not None)
 if st.button("▶ Generate", type="primary", disabled=not can_start, key="generate_go",
               on_click=fresh_seed_if_asked, args=("generate",)):
-    live_view.start("generate", name, model, settings, prime, clip_name)
+    live_view.start("generate", name, model, settings, prime, clip_name, region)
 live_view.show_error("generate")
 live_view.live_panel("generate")
 take_list("generate")

@@ -11,6 +11,8 @@ from wavenet.audio import AudioError, Clip, read_clip
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 EXAMPLE_LABEL = "Example: Fats Waller, “Ain't Misbehavin'” (45 s, public domain)"
+UPLOAD_LABEL = "Upload a piano clip"
+UNIQUE, SEEDED = "Unique", "Seeded from a clip"
 MAX_UPLOAD_MB = 20
 MAX_CLIP_SECONDS = 600
 MIN_CLIP_SECONDS = 0.2
@@ -29,7 +31,7 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
 
     A usable upload is kept in the session, so it is still there after a visit to another page
     (the file box itself comes back empty)."""
-    source = st.radio("Clip", [EXAMPLE_LABEL, "Upload a piano clip"], key=f"{page}_clip_source",
+    source = st.radio("Clip", [EXAMPLE_LABEL, UPLOAD_LABEL], key=f"{page}_clip_source",
                       persist_state="session")
     if source == EXAMPLE_LABEL:
         return decoded(EXAMPLE, sample_rate).audio, EXAMPLE.name
@@ -64,8 +66,33 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     return clip.audio, name
 
 
-def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The part of the clip the model hears before it continues (start/end sliders)."""
+def generation_mode(page: str) -> bool:
+    """Unique or seeded from a clip (True)."""
+    mode = st.radio("Mode", [UNIQUE, SEEDED], horizontal=True, key=f"{page}_mode", persist_state="session",
+                    help="Unique starts from a single sample; seeded continues a piano clip.")
+    return mode == SEEDED
+
+
+def restore_prime(page: str, source: str, region: tuple[float, float] | None) -> bool:
+    """Choose a take's clip and prime region again ("same settings again"); False when that clip is
+    no longer at hand (an upload since replaced). A take without a prime puts a mode choice back to unique."""
+    if f"{page}_mode" in st.session_state:
+        st.session_state[f"{page}_mode"] = SEEDED if region else UNIQUE
+    if region is None:
+        return True
+    if source == EXAMPLE.name:
+        st.session_state[f"{page}_clip_source"] = EXAMPLE_LABEL
+    elif st.session_state.get(f"{page}_uploaded", ("",))[0] == source:
+        st.session_state[f"{page}_clip_source"] = UPLOAD_LABEL
+    else:
+        return False
+    st.session_state[f"{page}_region"] = region
+    return True
+
+
+def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The part of the clip the model hears before it continues (start/end sliders), and where it is
+    in the clip (seconds)."""
     length = float(round(len(clip) / sample_rate, 2))
     key = f"{page}_region"
     start, end = st.session_state.get(key, (0.0, 3.0))
@@ -79,4 +106,4 @@ def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> np.ndarray:
     st.plotly_chart(waveform(clip, sample_rate, height=130, region=(start, end)), key=f"{page}_clip_waveform",
                     config={"displayModeBar": False})
     st.audio(region, sample_rate=sample_rate)  # what the model will hear before it carries on
-    return region
+    return region, (start, end)

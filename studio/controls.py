@@ -68,5 +68,3 @@ def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> 
     st.session_state[f"{page}_random_first"] = settings.get("first_sample") is None
     if settings.get("first_sample") is not None:
         st.session_state[f"{page}_first_sample"] = int(settings["first_sample"])
-    st.toast("This take's settings are back in the controls, its seed too"
-             + (f" (checkpoint {checkpoint})" if checkpoint else ""))

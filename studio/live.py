@@ -45,6 +45,7 @@ class LiveTake:
     sample_rate: int
     prime_samples: int = 0
     source: str = ""  # the clip a continuation carries on, by file name
+    region: tuple[float, float] | None = None  # where its prime is in that clip (seconds)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancel: threading.Event = field(default_factory=threading.Event)
     chunks: list[np.ndarray] = field(default_factory=list)  # [variations, n] float32 each
@@ -117,13 +118,14 @@ _lock = threading.Lock()
 
 
 def start_take(model: WaveNet, checkpoint: str, settings: GenerationSettings,
-               prime: np.ndarray | None = None, source: str = "") -> LiveTake:
+               prime: np.ndarray | None = None, source: str = "",
+               region: tuple[float, float] | None = None) -> LiveTake:
     """Start sampling in a worker thread for the session running this script, and register the
     take for the audio route."""
     settings.check(model.config.classes)
     take = LiveTake(checkpoint, settings, model.config.sample_rate,
                     prime_samples=len(prime) if prime is not None and settings.include_prime else 0, source=source,
-                    connected=session_connected())
+                    region=region, connected=session_connected())
     take.total_samples = int(round(settings.seconds * model.config.sample_rate))
     with _lock:
         now = time.time()

@@ -19,8 +19,8 @@ PLAYBACK_MARGIN_SECONDS = 2.0
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
-          prime: np.ndarray | None = None, source: str = "") -> None:
-    take = start_take(model, checkpoint, settings, prime, source)
+          prime: np.ndarray | None = None, source: str = "", region: tuple[float, float] | None = None) -> None:
+    take = start_take(model, checkpoint, settings, prime, source, region)
     st.session_state[f"{page}_live"] = take.id
     st.session_state.pop(f"{page}_playing", None)  # its player silences the take before
     st.session_state.pop(f"{page}_playback_stopped", None)
@@ -39,7 +39,7 @@ def _finish(page: str, take: LiveTake) -> None:
         return
     seam = take.prime_samples / take.sample_rate if take.prime_samples else None
     add_take(Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
-                  take.samples_per_second, take.stopped_early, take.source))
+                  take.samples_per_second, take.stopped_early, take.source, take.region))
     st.session_state[f"{page}_playing"] = take
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from studio.clips import restore_prime
 from studio.controls import apply_settings
 from studio.plots import cqt_figure, waveform
 from wavenet.audio import audio_bytes
@@ -25,6 +26,7 @@ class Take:
     samples_per_second: float = 0.0
     stopped_early: bool = False
     source: str = ""  # the clip a continuation carries on, by file name
+    region: tuple[float, float] | None = None  # where its prime is in that clip (seconds)
     created: float = field(default_factory=time.time)
 
     def length_label(self) -> str:
@@ -33,7 +35,8 @@ class Take:
         new = self.audio.shape[1] / self.sample_rate - prime
         parts = [f"{new:.1f} s" + (f" + {prime:.1f} s prime" if prime else "")]
         if self.source:
-            parts.append(f"continuing {self.source}")
+            where = f" ({self.region[0]:.1f}–{self.region[1]:.1f} s)" if self.region else ""
+            parts.append(f"continuing {self.source}{where}")
         if self.audio.shape[0] > 1:
             parts.append(f"{self.audio.shape[0]} variations")
         if self.stopped_early:
@@ -114,5 +117,18 @@ def take_list(page: str) -> None:
             if row.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)
                 st.rerun()
-            row.button("↺ Same settings again", key=f"again_{take.created}", on_click=apply_settings,
-                         args=(page, take.settings, take.checkpoint), help="Puts this take's settings back into the controls")
+            row.button("↺ Same settings again", key=f"again_{take.created}", on_click=same_settings_again,
+                         args=(take,), help="Puts this take's settings (and its prime) back into the controls")
+
+
+def same_settings_again(take: Take) -> None:
+    """Put a take's settings, checkpoint, clip and prime region back into its page's controls."""
+    apply_settings(take.page, take.settings, take.checkpoint)
+    said = f"This take's settings are back in the controls, its seed too (checkpoint {take.checkpoint})"
+    if not restore_prime(take.page, take.source, take.region):
+        start, end = take.region
+        said += (f"; its prime was {start:.1f}–{end:.1f} s of {take.source}, which is no longer uploaded: "
+                 "upload it again to continue it the same way")
+    elif take.region:
+        said += f", and its prime: {take.region[0]:.1f}–{take.region[1]:.1f} s of {take.source}"
+    st.toast(said)

@@ -101,6 +101,11 @@ def test_continue_page_continues_the_example_and_marks_the_seam():
     at.button(key="continue_go").click().run()
     take = wait_for_take(at, 1)[0]
     assert take.audio.shape == (1, 16000 + 8000) and take.seam_seconds == pytest.approx(1.0)
+    assert "continuing fats_waller_aint_misbehavin_45s.wav (0.0–1.0 s)" in take.length_label()
+    at.slider(key="continue_region").set_value((2.0, 5.0)).run()
+    at.button(key=f"again_{take.created}").click().run()  # "same settings again" puts its prime back too
+    assert not at.exception and at.slider(key="continue_region").value == (0.0, 1.0)
+    assert any("its prime: 0.0–1.0 s of fats_waller" in t.value for t in at.toast)
 
 
 def test_a_take_whose_browser_session_has_gone_stops_and_keeps_what_it_sampled(monkeypatch):
