@@ -1,26 +1,20 @@
 """Compare: the same settings on 2–4 checkpoints, side by side."""
-import time
-
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from studio.clips import EXAMPLE, decoded
+from studio import comparison_view
 from studio.controls import fresh_seed_if_asked, generation_controls
-from studio.models import checkpoint_names, facts, load
+from studio.models import checkpoint_names
 from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
-from wavenet.analysis import snr, spectral_flatness
 from wavenet.audio import audio_bytes
-from wavenet.checkpoint import CheckpointError
-from wavenet.sampler import stream
 
 st.title("⚖️ Compare checkpoints")
 names = checkpoint_names()
 if len(names) < 2:
     st.warning("Comparing needs at least two checkpoints in `checkpoints/` or `runs/*/best`.")
     st.stop()
-still_there = [name for name in st.session_state.get("compare_checkpoints", names[:3]) if name in names]
+still_there = [name for name in st.session_state.get("compare_checkpoints", names[:2]) if name in names]
 st.session_state["compare_checkpoints"] = still_there
 chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
                         persist_state="session")
@@ -31,40 +25,11 @@ settings = generation_controls("compare", unique=not use_prime, include_prime=us
 
 if len(chosen) < 2:
     st.caption("Choose at least two checkpoints to compare.")
-if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2, key="compare_go",
-              on_click=fresh_seed_if_asked, args=("compare",)):
-    results = []
-    progress = st.progress(0.0, text="Sampling…")
-    for index, name in enumerate(chosen):
-        try:
-            model, info = load(name)
-        except CheckpointError as error:
-            st.error(str(error))
-            continue
-        rate = model.config.sample_rate
-        prime = decoded(EXAMPLE, rate).audio[: int(prime_seconds * rate)] if use_prime else None
-        started, chunks, start_up, speed = time.perf_counter(), [], None, 0.0
-        for chunk in stream(model, settings, prime):
-            chunks.append(chunk.audio)
-            if chunk.total:
-                if start_up is None:  # the time before sampling began (mostly loading the prime)
-                    start_up = time.perf_counter() - started - chunk.done / chunk.samples_per_second
-                speed = chunk.samples_per_second
-                progress.progress((index + chunk.done / chunk.total) / len(chosen),
-                                  text=f"{name}: {speed:,.0f} samples/s")
-        audio = np.concatenate(chunks, axis=1)  # [variations, samples]
-        generated = audio[:, len(prime) if prime is not None else 0:]
-        results.append({"name": name, "audio": audio, "rate": rate, "facts": facts(model, info),
-                        "settings": settings.to_dict(),
-                        "samples_per_s": speed, "start_up": start_up,
-                        "snr": [snr(take) for take in generated],
-                        "flatness": [spectral_flatness(take) for take in generated],
-                        "seam": len(prime) / rate if prime is not None else None})
-    progress.empty()
-    st.session_state["compare_results"] = results
-    st.session_state["compare_described"] = (f"{settings.seconds:g} s · {sampling_label(settings.to_dict())}"
-                                             + (f" · primed with {prime_seconds:g} s of the example clip"
-                                                if use_prime else ""))
+if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2 or comparison_view.running(),
+              key="compare_go", on_click=fresh_seed_if_asked, args=("compare",)):
+    comparison_view.start(chosen, settings, prime_seconds if use_prime else None)
+comparison_view.show_problems()
+comparison_view.progress_panel()
 
 results = st.session_state.get("compare_results", [])
 if results:
@@ -89,14 +54,20 @@ if results:
     for column, result in zip(st.columns(len(results)), results):
         with column:
             st.subheader(result["name"])
+            if result["stopped early"]:
+                st.caption(f"stopped early: {result['audio'].shape[1] / result['rate']:.1f} s")
             for index, take in enumerate(result["audio"]):
                 if variations > 1:
                     st.caption(f"variation {index + 1}")
                 wav = audio_bytes(take, result["rate"])
                 st.audio(wav, format="audio/wav")
-                st.download_button("⬇ WAV", wav, take_filename(result["name"], result["settings"],
-                                                                index if variations > 1 else None, "wav"),
-                                   "audio/wav", key=f"compare_wav_{result['name']}_{index}")
+                variation = index if variations > 1 else None
+                row = st.container(horizontal=True)
+                row.download_button("⬇ WAV", wav, take_filename(result["name"], result["settings"], variation, "wav"),
+                                    "audio/wav", key=f"compare_wav_{result['name']}_{index}")
+                row.download_button("⬇ FLAC", audio_bytes(take, result["rate"], "FLAC"),
+                                    take_filename(result["name"], result["settings"], variation, "flac"),
+                                    "audio/flac", key=f"compare_flac_{result['name']}_{index}")
             take = result["audio"][shown]
             if variations > 1:
                 st.caption(f"Plots: variation {shown + 1}")

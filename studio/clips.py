@@ -35,13 +35,16 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
                       persist_state="session")
     if source == EXAMPLE_LABEL:
         return decoded(EXAMPLE, sample_rate).audio, EXAMPLE.name
-    # The drop zone itself names the formats and the size limit; the label adds the length limit.
-    upload = st.file_uploader(f"A piano clip of up to {MAX_CLIP_SECONDS // 60} minutes",
-                              type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
+    # The server takes files above the studio's limit (.streamlit/config.toml), so one a little too big
+    # gets this page's clear message rather than an error chip; the drop zone's own line would state
+    # the server's limit, so the label says it all and that line is hidden.
+    st.html('<style>[data-testid="stFileUploaderDropzoneInstructions"] { display: none; }</style>')
+    upload = st.file_uploader(f"A piano clip: WAV, FLAC, OGG or MP3, up to {MAX_UPLOAD_MB} MB and "
+                              f"{MAX_CLIP_SECONDS // 60} minutes", type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
     kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
         if kept not in st.session_state:
-            st.info(f"Choose a file to continue (up to {MAX_UPLOAD_MB} MB and {MAX_CLIP_SECONDS // 60} minutes).")
+            st.info("Choose a file to continue.")
             return None, ""
         name, data = st.session_state[kept]
         st.caption(f"Using {name}, uploaded earlier; choose another file to replace it.")

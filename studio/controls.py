@@ -14,6 +14,16 @@ def _new_seed(key: str) -> None:
     st.session_state[key] = random.randint(0, 2**31 - 1)
 
 
+def _keep_chosen_seed(page: str) -> None:
+    """A seed rolled with 🎲 or typed in is meant for the next take: it is not replaced by a fresh one."""
+    st.session_state[f"{page}_fresh_seed"] = False
+
+
+def _roll_seed(page: str) -> None:
+    _new_seed(f"{page}_seed")
+    _keep_chosen_seed(page)
+
+
 def fresh_seed_if_asked(page: str) -> None:
     """The Generate buttons' click handler: with "new seed for every take" on, each take gets a
     fresh seed (shown in the box), so pressing Generate again gives a new take, not the same one."""
@@ -34,17 +44,22 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
                                    help="Of new audio; a continuation's prime comes on top.")
     temperature = temperature_column.slider("Temperature (0 = greedy)", 0.0, 1.5, step=0.05,
                                             key=f"{page}_temperature", **kept,
-                                            help="0 always takes the most likely sample; above 1 is wilder.")
+                                            help="0 always takes the most likely sample: with these models such "
+                                                 "takes settle into a drone or silence within a second. Above 1 "
+                                                 "is wilder.")
     min_p = min_p_column.slider("Min-p (0 = off)", 0.0, 0.3, step=0.01, key=f"{page}_min_p", **kept,
                                 help="Never draws a sample less likely than this share of the likeliest one: "
                                      "trims the hiss unlikely samples add; high values make sounds fade.")
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
-    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
-    button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_new_seed, args=(f"{page}_seed",))
+    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept,
+                                    on_change=_keep_chosen_seed, args=(page,))
+    button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_roll_seed, args=(page,),
+                         help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
     st.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,
-                help="Off: the same seed and settings give the same take again.")
+                help="On: each Generate draws a fresh seed (shown above afterwards). Off: the seed above is used, "
+                     "so the same seed and settings give the same take again.")
     first_sample = None
     if unique:
         random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)

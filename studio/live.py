@@ -86,21 +86,11 @@ class LiveTake:
             return np.zeros((self.settings.variations, 0), np.float32)
         return np.concatenate(self.chunks, axis=1)
 
-    def _stop_if_orphaned(self, gone_since: float | None) -> float | None:
-        """Cancel once the session has been gone for the grace period; returns since when it is gone."""
-        if self.connected():
-            return None
-        gone_since = gone_since or time.time()
-        if time.time() - gone_since >= ORPHAN_GRACE_SECONDS:
-            self.orphaned = True
-            self.cancel.set()
-        return gone_since
-
     def _run(self, model: WaveNet, prime: np.ndarray | None) -> None:
-        gone_since = None
+        session_gone = orphan_check(lambda: self.connected(), self.cancel)
         try:
             for chunk in stream(model, self.settings, prime, cancel=self.cancel):
-                gone_since = self._stop_if_orphaned(gone_since)
+                self.orphaned = self.orphaned or session_gone()
                 self.first_chunk_at = self.first_chunk_at or time.time()
                 self.chunks.append(chunk.audio)
                 self.pcm.append(to_pcm16(chunk.audio[0]).astype("<i2").tobytes())
@@ -111,6 +101,25 @@ class LiveTake:
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self.finished, self.ended = True, time.time()
+
+
+def orphan_check(connected: Callable[[], bool], cancel: threading.Event) -> Callable[[], bool]:
+    """A check for a worker to call between chunks: once the browser session has been gone for the
+    grace period, it sets `cancel` and says so (True)."""
+    gone_since: float | None = None
+
+    def gone() -> bool:
+        nonlocal gone_since
+        if connected():
+            gone_since = None
+            return False
+        gone_since = gone_since or time.time()
+        if time.time() - gone_since < ORPHAN_GRACE_SECONDS:
+            return False
+        cancel.set()
+        return True
+
+    return gone
 
 
 _takes: dict[str, LiveTake] = {}

@@ -1,12 +1,13 @@
 """Loaded checkpoints, cached once per process (per checkpoint and device), and their facts."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import streamlit as st
 import torch
 
-from wavenet.checkpoint import list_checkpoints, load_checkpoint
+from wavenet.checkpoint import CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints, load_checkpoint, read_info
 from wavenet.model import WaveNet
 
 # Takes sample on one core each (the compiled step); PyTorch work in the studio (priming a
@@ -41,13 +42,25 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
         "receptive field": f"{config.receptive_field_ms:.0f} ms ({config.receptive_field:,} samples)",
         "parameters": f"{model.parameter_count():,}",
         "validation bits/sample": f"{bits:.3f}" if bits else "—",
-        "speed (model card)": f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time)" if speed else "—",
+        "speed (model card)": (f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time) on one core of "
+                               f"an idle {evaluation.get('measured_on', 'CPU')}") if speed else "—",
         "audio seen in training": f"{training.get('audio_hours_seen', 0):.1f} h",
         "sounds like": evaluation.get("sounds_like", "—"),  # heard by whoever wrote the model card
     }
 
 
 def checkpoint_names() -> list[str]:
-    """Shipped checkpoints by name, then the best checkpoint of each local training run."""
+    """Shipped checkpoints, the default first and the others from the lowest validation bits/sample,
+    then the best checkpoint of each local training run."""
     runs = sorted(str(p) for p in Path("runs").glob("*/best") if (p / "config.json").is_file())
-    return list_checkpoints() + runs
+    return sorted(list_checkpoints(), key=lambda name: (name != DEFAULT_CHECKPOINT, validation_bits(name))) + runs
+
+
+def validation_bits(name: str) -> float:
+    """A shipped checkpoint's validation bits/sample from its card (infinite when it has none)."""
+    try:
+        info = read_info(CHECKPOINTS_DIR / name)
+    except CheckpointError:
+        return math.inf
+    bits = info.get("evaluation", {}).get("val_bits_per_sample") or info.get("training", {}).get("val_bits_per_sample")
+    return float(bits or math.inf)

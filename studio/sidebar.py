@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from studio.models import checkpoint_names, device, facts, load
+from studio.takes import session_takes
 from wavenet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from wavenet.model import WaveNet
 
@@ -31,4 +32,9 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
         for label, value in facts(model, info).items():
             st.caption(f"**{label}**: {value}")
         st.caption(f"**device**: {device().upper()}")
+        last = next((take for take in session_takes() if take.checkpoint == name and take.samples_per_second), None)
+        if last:
+            ratio = last.samples_per_second / model.config.sample_rate
+            slow = " (below 1×, playback pauses now and then: the CPU is busy with other work)" if ratio < 1 else ""
+            st.caption(f"**your last take here**: {last.samples_per_second:,.0f} samples/s ({ratio:.2f}× real time){slow}")
     return name, model, info

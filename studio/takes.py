@@ -78,9 +78,11 @@ def add_take(take: Take) -> None:
 
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
-    """Audio, downloads and plots of one take, with its settings and actions."""
-    st.markdown(f"**{take.checkpoint}** · {take.length_label()} · {sampling_label(take.settings)}"
-                f" · {take.samples_per_second:,.0f} samples/s")
+    """Audio, downloads and plots of one take (its settings are in the title above it)."""
+    if take.samples_per_second:
+        each = " per variation" if take.audio.shape[0] > 1 else ""
+        st.caption(f"Sampled at {take.samples_per_second:,.0f} samples/s{each} "
+                   f"({take.samples_per_second / take.sample_rate:.2f}× real time)")
     for variation, audio in enumerate(take.audio):
         if take.audio.shape[0] > 1:
             st.caption(f"Variation {variation + 1}")
@@ -112,7 +114,8 @@ def take_list(page: str) -> None:
     for index, take in enumerate(takes):
         with st.expander(f"{take.checkpoint} · {sampling_label(take.settings)} · {take.length_label()}",
                          expanded=index == 0):
-            show_take(take, index, plots=index == 0)
+            plots = index == 0 or st.toggle("Show the waveform and CQT", key=f"plots_{take.created}")
+            show_take(take, index, plots)
             row = st.container(horizontal=True)
             if row.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)

@@ -67,8 +67,9 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert second.settings["seed"] != first.settings["seed"]  # pressing Generate again gives a new take
     assert not np.array_equal(second.audio, first.audio)
     assert at.number_input(key="generate_seed").value == second.settings["seed"]  # the box shows the take's seed
-    at.checkbox(key="generate_fresh_seed").uncheck().run()
+    assert any("your last take here" in c.value for c in at.sidebar.caption)  # its speed on this machine, now
     at.number_input(key="generate_seed").set_value(11).run()
+    assert not at.checkbox(key="generate_fresh_seed").value  # a seed typed in is the next take's
     at.slider(key="generate_min_p").set_value(0.1).run()
     at.button(key="generate_go").click().run()
     eleven = wait_for_take(at, 3)[0]
@@ -79,8 +80,10 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert eleven.settings["min_p"] == 0.1
     assert any("seed 11 · temperature 1 · min-p 0.1" in e.label for e in at.expander)  # the take list says so
     assert eleven.filename(0, "wav").endswith("_seed11_temp1_minp0.1.wav")
+    at.checkbox(key="generate_fresh_seed").check().run()
     at.button(key="generate_new_seed").click().run()
     assert at.number_input(key="generate_seed").value != 11
+    assert not at.checkbox(key="generate_fresh_seed").value  # ... and so is a rolled one
     at.checkbox(key="generate_fresh_seed").check().run()
     at.button(key=f"again_{first.created}").click().run()  # "same settings again", its seed too
     assert not at.exception and at.number_input(key="generate_seed").value == first.settings["seed"]
@@ -281,6 +284,27 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert training["history_noise"] == 1.5  # and its history noise
 
 
+def wait_for_comparison(at: AppTest, seconds: float = 180) -> list[dict]:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if "compare_job" not in at.session_state and "compare_results" in at.session_state:
+            return at.session_state["compare_results"]
+        time.sleep(0.2)
+    raise AssertionError("the comparison did not finish")
+
+
+def test_checkpoints_are_offered_default_first_then_by_validation_score():
+    from studio.models import checkpoint_names, validation_bits
+    from wavenet.checkpoint import DEFAULT_CHECKPOINT, list_checkpoints
+
+    names = checkpoint_names()
+    shipped = names[:len(list_checkpoints())]
+    assert shipped[0] == DEFAULT_CHECKPOINT
+    assert [validation_bits(n) for n in shipped[1:]] == sorted(validation_bits(n) for n in shipped[1:])
+
+
 def test_compare_page_needs_two_checkpoints_or_compares_them():
     at = page("compare")
     assert not at.exception
@@ -290,11 +314,30 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
     at.slider(key="compare_seconds").set_value(0.5)
     at.number_input(key="compare_variations").set_value(2)
     at.button(key="compare_go").click().run()
-    assert not at.exception
+    at.slider(key="compare_temperature").set_value(0.9).run()  # touching a control does not stop it
+    results = wait_for_comparison(at)
     assert len(at.dataframe) == 1
     compared = len(at.session_state["compare_checkpoints"])
+    assert len(results) == compared and not any(r["stopped early"] for r in results)
     assert len(at.get("audio")) == 2 * compared  # every variation of every model can be played
     assert sum(d.label == "⬇ WAV" for d in at.download_button) == 2 * compared  # ... and downloaded
-    assert all(r["audio"].shape == (2, 8000) for r in at.session_state["compare_results"])
+    assert sum(d.label == "⬇ FLAC" for d in at.download_button) == 2 * compared
+    assert all(r["audio"].shape == (2, 8000) for r in results)
     at.radio(key="compare_variation").set_value(1).run()
     assert not at.exception
+
+
+def test_stopping_a_comparison_keeps_what_was_sampled():
+    at = page("compare")
+    if at.warning:
+        return
+    at.slider(key="compare_seconds").set_value(60.0)
+    at.button(key="compare_go").click().run()
+    deadline = time.time() + 60
+    while not at.get("progress") and time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+    at.button(key="compare_stop").click().run()
+    results = wait_for_comparison(at)
+    assert results and results[-1]["stopped early"] and results[-1]["audio"].shape[1] < 60 * 16000
+    assert any("stopped early" in c.value for c in at.caption)

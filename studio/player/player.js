@@ -137,7 +137,8 @@ function show(player, status, data) {
     status.textContent = (player.stopped ? "Playback stopped" : player.done ? "All audio received" + toPlay(player)
                           : player.chunks ? "Playing as it is sampled · " + received(player, data) + " s received"
                           : "Waiting for the first samples…") +
-      (player.gaps ? " · sampling fell behind playback " + player.gaps + "× (a short pause each time)" : "");
+      (player.gaps === 1 ? " · sampling fell behind playback once (a short pause)"
+       : player.gaps > 1 ? " · sampling fell behind playback " + player.gaps + " times (a short pause each time)" : "");
   }
   status.dataset.chunks = String(player.chunks);
   status.dataset.bytes = String(player.bytes);
