@@ -16,6 +16,8 @@ from wavenet.sampler import GenerationSettings
 # Until the browser's player has said whether it still plays, Stop playback stays a little longer
 # than the server's estimate: after late chunks the player plays with a longer lead.
 PLAYBACK_MARGIN_SECONDS = 2.0
+# The live player plays only the end of a long prime before the continuation (the take list has all).
+PRIME_HEARD_SECONDS = 2.0
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
@@ -43,6 +45,13 @@ def _finish(page: str, take: LiveTake) -> None:
     st.session_state[f"{page}_playing"] = take
 
 
+def live_player(page: str, take: LiveTake, stop: bool = False) -> bool | None:
+    """The take's streaming player, from the last seconds of its prime on; says whether it still plays."""
+    start = max(0, take.prime_samples - int(PRIME_HEARD_SECONDS * take.sample_rate))
+    return streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
+                            key=f"{page}_player_{take.id}", stop=stop, start_sample=start)
+
+
 def _stop_playback(page: str, take_id: str) -> None:
     st.session_state[f"{page}_playback_stopped"] = take_id
 
@@ -55,8 +64,7 @@ def _still_playing(page: str) -> None:
     if take is None:
         return
     stopped = st.session_state.pop(f"{page}_playback_stopped", None) == take.id
-    playing = streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
-                               key=f"{page}_player_{take.id}", stop=stopped)
+    playing = live_player(page, take, stop=stopped)
     estimate_passed = time.time() > take.playback_ends() + PLAYBACK_MARGIN_SECONDS
     if stopped or playing is False or (playing is None and estimate_passed):
         st.session_state.pop(f"{page}_playing")
@@ -75,7 +83,7 @@ def live_panel(page: str) -> None:
     if take.finished:
         _finish(page, take)
         st.rerun(scope="app")
-    streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples, key=f"{page}_player_{take.id}")
+    live_player(page, take)
     fraction = take.done_samples / take.total_samples if take.total_samples else 0.0
     rate = take.samples_per_second
     detail = (f"{rate:,.0f} samples/s · {rate / take.sample_rate:.2f}× real time · {take.seconds_left:.0f} s left"

@@ -17,17 +17,24 @@ POLL_SECONDS = 0.02
 
 
 async def take_audio(request: Request) -> Response:
-    """16-bit little-endian mono PCM of the take's first variation, as it is sampled."""
+    """16-bit little-endian mono PCM of the take's first variation, as it is sampled; `?from=N`
+    starts at sample N (the player skips most of a long prime)."""
     take = get_take(request.path_params["take_id"])
     if take is None:
         return PlainTextResponse("no such take", status_code=404)
+    start = request.query_params.get("from", "0")
+    if not start.isdigit():
+        return PlainTextResponse("from must be a sample index", status_code=400)
 
     async def body():
-        sent = 0
+        sent, skip = 0, 2 * int(start)
         while True:
             ready = len(take.pcm)
             while sent < ready:
-                yield take.pcm[sent]
+                chunk = take.pcm[sent][skip:]
+                skip = max(0, skip - len(take.pcm[sent]))
+                if chunk:
+                    yield chunk
                 sent += 1
             if take.finished and sent >= len(take.pcm):
                 return

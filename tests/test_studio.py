@@ -341,3 +341,27 @@ def test_stopping_a_comparison_keeps_what_was_sampled():
     results = wait_for_comparison(at)
     assert results and results[-1]["stopped early"] and results[-1]["audio"].shape[1] < 60 * 16000
     assert any("stopped early" in c.value for c in at.caption)
+
+
+def test_the_audio_route_streams_a_take_from_any_sample_on():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from studio import live
+    from studio.routes import ROUTES
+    from wavenet.checkpoint import load_checkpoint
+    from wavenet.sampler import GenerationSettings
+
+    model, _ = load_checkpoint("piano-small")
+    prime = tone(3.0)
+    take = live.start_take(model, "piano-small", GenerationSettings(seconds=0.5, seed=3, include_prime=True), prime)
+    deadline = time.time() + 60
+    while not take.finished and time.time() < deadline:
+        time.sleep(0.05)
+    client = TestClient(Starlette(routes=ROUTES))
+    whole = client.get(f"/wavenet/take/{take.id}").content
+    assert len(whole) == 2 * (3 * 16000 + 8000)  # the prime, then the continuation
+    skipped = client.get(f"/wavenet/take/{take.id}?from=40000").content
+    assert skipped == whole[2 * 40000:]  # the player starts near the prime's end
+    assert client.get(f"/wavenet/take/{take.id}?from=-1").status_code == 400
+    assert client.get("/wavenet/take/none-such").status_code == 404

@@ -21,12 +21,12 @@ _player = st.components.v2.component(
 
 
 def streaming_player(take_id: str | None, sample_rate: int, total_samples: int, key: str,
-                     stop: bool = False) -> bool | None:
-    """Play take `take_id` while it is sampled, drawing its waveform as it arrives (nothing when None);
-    `stop` silences it. Starting another take silences this one too.
+                     stop: bool = False, start_sample: int = 0) -> bool | None:
+    """Play take `take_id` from sample `start_sample` on while it is sampled, drawing its waveform as
+    it arrives (nothing when None); `stop` silences it. Starting another take silences this one too.
 
     Returns what the browser's player last said: True while it has audio still to receive or to play,
     False once it has played everything (or was stopped), None before it has said anything."""
-    data = ({"url": f"/wavenet/take/{take_id}", "rate": sample_rate, "total": total_samples, "stop": stop}
-            if take_id else {})
+    data = ({"url": f"/wavenet/take/{take_id}?from={start_sample}", "rate": sample_rate,
+             "total": total_samples - start_sample, "stop": stop} if take_id else {})
     return _player(key=key, data=data, on_playing_change=lambda: None).playing
