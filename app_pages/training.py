@@ -9,7 +9,7 @@ import streamlit as st
 
 from studio import training_jobs
 from studio.models import checkpoint_names, device
-from studio.runs import find_runs
+from studio.runs import LoggedSample, find_runs
 
 RUNS = Path("runs")
 
@@ -90,11 +90,24 @@ def progress() -> None:
     samples = run.samples()
     if samples:
         st.subheader("Samples logged at checkpoints")
-        for wav, png in samples[:10]:
-            with st.expander(wav.stem, expanded=wav == samples[0][0]):
-                st.audio(wav.read_bytes(), format="audio/wav")
-                if png:
-                    st.image(str(png))
+        labels = [sample.label for sample in reversed(samples)]  # oldest first, as the slider reads
+        chosen = st.select_slider(f"Slide through the {len(samples)} checkpoints to hear training progress",
+                                  labels, value=labels[-1], key=f"training_sample_{run.name}") if len(labels) > 1 \
+            else labels[0]
+        show_sample(samples[len(labels) - 1 - labels.index(chosen)])
+    examples = run.examples()
+    if examples:
+        st.subheader("Example generations from its model card")
+        for column, example in zip(st.columns(len(examples)), examples):
+            with column:
+                st.caption(example.label)
+                show_sample(example)
+
+
+def show_sample(sample: LoggedSample) -> None:
+    st.audio(sample.wav.read_bytes(), format="audio/wav")
+    if sample.cqt:
+        st.image(str(sample.cqt))
 
 
 progress()

@@ -58,11 +58,17 @@ class RunFolder:
             frame = frame[frame["step"] <= steps] if steps else frame
         return frame.sort_values(["tag", "step"]).reset_index(drop=True)
 
-    def samples(self) -> list[tuple[Path, Path | None]]:
-        """(WAV, its CQT PNG or None) logged at checkpoints, newest first."""
+    def samples(self) -> list[LoggedSample]:
+        """The samples logged at checkpoints (step00002875.wav, with its CQT .png), newest first."""
         folder = self.path / "samples"
         wavs = sorted(folder.glob("*.wav"), reverse=True) if folder.is_dir() else []
-        return [(w, w.with_suffix(".png") if w.with_suffix(".png").exists() else None) for w in wavs]
+        return [LoggedSample(step_label(w.stem), w, _existing(w.with_suffix(".png"))) for w in wavs]
+
+    def examples(self) -> list[LoggedSample]:
+        """A shipped checkpoint's example generations from its model card (example_unique.wav, ...)."""
+        return [LoggedSample(w.stem.removeprefix("example_").replace("_", " "), w,
+                             _existing(w.with_name(w.stem + "_cqt.png")))
+                for w in sorted(self.path.glob("example_*.wav"))]
 
     def saved_steps(self) -> int | None:
         """The step of its last checkpoint, if it has one."""
@@ -100,6 +106,23 @@ class RunFolder:
                                f"{training.get('samples_seen', 0):.3g} samples",
                                f"on {training.get('device', '?')}"])
         return ""
+
+
+@dataclass(frozen=True)
+class LoggedSample:
+    label: str
+    wav: Path
+    cqt: Path | None
+
+
+def step_label(stem: str) -> str:
+    """'step 2,875' from 'step00002875' (other names as they are)."""
+    digits = stem.removeprefix("step")
+    return f"step {int(digits):,}" if digits.isdigit() else stem
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None
 
 
 def architecture(model: dict) -> str:

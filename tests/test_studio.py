@@ -199,6 +199,27 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     at.selectbox(key="training_run").set_value("piano-small (shipped)").run()
     steps = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())["training"]["steps"]
     assert next(m for m in at.metric if m.label == "Step").value == f"{steps:,}"  # its curves end at its weights
+    assert {"unique", "continuation"} <= {c.value for c in at.caption}  # its card's example takes, to hear
+    assert len(at.get("audio")) >= 2
+
+
+def test_training_page_slides_through_the_samples_a_run_logged(tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "runs" / "mine"
+    (run / "samples").mkdir(parents=True)
+    with SummaryWriter(str(run / "tb")) as writer:
+        for step in (125, 250):
+            writer.add_scalar("loss/train", 3.0, step)
+    for step, pitch in ((125, 220.0), (250, 440.0)):
+        (run / "samples" / f"step{step:08d}.wav").write_bytes(audio_bytes(tone(1.0, freq=pitch), 16000))
+    monkeypatch.chdir(tmp_path)
+    at = page("training")
+    slider = at.select_slider(key="training_sample_mine")
+    assert slider.options == ["step 125", "step 250"] and slider.value == "step 250"  # the newest first
+    heard = at.get("audio")[0].proto.url
+    slider.set_value("step 125").run()
+    assert not at.exception and at.get("audio")[0].proto.url != heard
 
 
 def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoint(tmp_path):
