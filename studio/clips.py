@@ -1,13 +1,14 @@
 """Choosing a piano clip: an upload (checked, with clear messages) or the shipped example."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from studio.plots import waveform
-from wavenet.audio import AudioError, Clip, read_clip
+from wavenet.audio import AudioError, Clip, read_clip, sound_starts
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 EXAMPLE_LABEL = "Example: Fats Waller, “Ain't Misbehavin'” (45 s, public domain)"
@@ -98,7 +99,8 @@ def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> tuple[np.ndar
     in the clip (seconds)."""
     length = float(round(len(clip) / sample_rate, 2))
     key = f"{page}_region"
-    start, end = st.session_state.get(key, (0.0, 3.0))
+    lead_in = math.floor(sound_starts(clip, sample_rate) * 10) / 10  # a first prime starts where the sound does
+    start, end = st.session_state.get(key, (lead_in, lead_in + 3.0))
     st.session_state[key] = (min(start, length), min(end, length))  # a remembered region may not fit this clip
     start, end = st.slider("Prime region (seconds)", 0.0, length, step=0.1, key=key, persist_state="session")
     if end - start < 0.1:

@@ -8,6 +8,7 @@ from studio.clips import EXAMPLE, decoded
 from studio.comparison import Contender, get_comparison, start_comparison
 from studio.models import facts, load
 from studio.takes import sampling_label
+from wavenet.audio import sound_starts
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
 
@@ -27,7 +28,11 @@ def start(names: list[str], settings: GenerationSettings, prime_seconds: float |
             problems.append(str(error))
             continue
         rate = model.config.sample_rate
-        prime = decoded(EXAMPLE, rate).audio[: int(prime_seconds * rate)] if prime_seconds else None
+        prime = None
+        if prime_seconds:
+            example = decoded(EXAMPLE, rate).audio
+            start = int(sound_starts(example, rate) * rate)  # not the recording's silent lead-in
+            prime = example[start: start + int(prime_seconds * rate)]
         contenders.append(Contender(name, model, facts(model, info), prime))
     st.session_state["compare_problems"] = problems
     if not contenders:

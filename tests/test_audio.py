@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavenet.audio import AudioError, audio_bytes, load_audio, read_clip, save_audio
+from wavenet.audio import AudioError, audio_bytes, load_audio, read_clip, save_audio, sound_starts
 from conftest import tone
 
 
@@ -70,3 +70,12 @@ def test_saved_wav_is_pcm16_and_flac_round_trips(tmp_path):
     assert rate == 16000 and np.abs(back - audio).max() < 1e-4
     with pytest.raises(AudioError):
         save_audio(tmp_path / "a.mp4", audio, 16000)
+
+
+def test_a_prime_can_start_where_the_sound_does_not_in_the_lead_in(piano_clip):
+    lead_in = np.concatenate([np.zeros(8000, np.float32), 1e-4 * np.ones(800, np.float32), tone(1.0)])
+    assert sound_starts(lead_in, 16000) == pytest.approx(0.55, abs=0.011)  # past silence and faint hiss
+    assert sound_starts(np.zeros(16000, np.float32), 16000) == 0.0
+    assert sound_starts(np.zeros(0, np.float32), 16000) == 0.0
+    clip = load_audio(piano_clip, 16000)
+    assert 0.0 <= sound_starts(clip, 16000) < 1.0

@@ -96,6 +96,7 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
 
 def test_continue_page_continues_the_example_and_marks_the_seam():
     at = page("continue")
+    assert at.slider(key="continue_region").value == (0.4, 3.4)  # past the recording's silent lead-in (0.48 s)
     at.slider(key="continue_region").set_value((0.0, 1.0)).run()
     [overview] = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]  # the clip, its prime shaded
     [shaded] = overview["layout"]["shapes"]

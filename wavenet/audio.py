@@ -90,6 +90,18 @@ def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarr
     return audio, int(rate)
 
 
+def sound_starts(audio: np.ndarray, sample_rate: int, below_peak_db: float = 35.0) -> float:
+    """Seconds of silence (or near-silence) before a clip's sound begins: the first 10 ms frame within
+    `below_peak_db` of the loudest frame's level. A prime should start there, not in the lead-in."""
+    frame = max(1, sample_rate // 100)
+    frames = np.asarray(audio[: len(audio) // frame * frame], dtype=np.float64).reshape(-1, frame)
+    level = np.sqrt((frames ** 2).mean(axis=1))
+    if not len(level) or level.max() == 0:
+        return 0.0
+    first = np.flatnonzero(level >= level.max() * 10 ** (-below_peak_db / 20))[0]
+    return float(first * frame / sample_rate)
+
+
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
     """Our own rounding to 16 bits, so WAV and FLAC of one take hold the same samples."""
     return np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
