@@ -4,7 +4,7 @@ import streamlit as st
 
 from studio import comparison_view
 from studio.controls import fresh_seed_if_asked, generation_controls
-from studio.models import checkpoint_names
+from studio.models import checkpoint_names, display_name
 from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
@@ -17,7 +17,7 @@ if len(names) < 2:
 still_there = [name for name in st.session_state.get("compare_checkpoints", names[:2]) if name in names]
 st.session_state["compare_checkpoints"] = still_there
 chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
-                        persist_state="session")
+                        format_func=display_name, persist_state="session")
 use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime", persist_state="session")
 prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, 3.0, 0.5, key="compare_prime_seconds",
                           disabled=not use_prime, persist_state="session")
@@ -45,8 +45,8 @@ if results:
     st.dataframe(table, hide_index=True)
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
                "loading the prime into the model (one pass over its last receptive field) when primed. "
-               "SNR: how far the strongest tone (with its harmonics) stands out from everything else, as MATLAB's "
-               "`snr(x)` measures it; below 0 dB no single tone dominates. Flatness: median spectral flatness of the "
+               "SNR: how far the strongest pitch (with its overtones) stands out from everything else, in dB "
+               "(the paper's measure, MATLAB's `snr`); below 0 dB no single pitch stands out. Flatness: median spectral flatness of the "
                "audible frames — about 0.0007 for the real piano clip, 0.56 for white noise; lower means clearer notes.")
     variations = results[0]["audio"].shape[0]
     shown = st.radio("Variation shown", range(variations), format_func=lambda v: f"variation {v + 1}",

@@ -56,6 +56,14 @@ def checkpoint_names() -> list[str]:
     return sorted(list_checkpoints(), key=lambda name: (name != DEFAULT_CHECKPOINT, validation_bits(name))) + runs
 
 
+def display_name(name: str) -> str:
+    """'piano-small', or 'my-run (training run, best so far)' for runs/my-run/best."""
+    path = Path(name)
+    if len(path.parts) == 3 and path.parts[0] == "runs" and path.name == "best":
+        return f"{path.parts[1]} (training run, best so far)"
+    return name
+
+
 def validation_bits(name: str) -> float:
     """A shipped checkpoint's validation bits/sample from its card (infinite when it has none)."""
     try:

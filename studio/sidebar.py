@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.models import checkpoint_names, device, facts, load
+from studio.models import checkpoint_names, device, display_name, facts, load
 from studio.takes import session_takes
 from wavenet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from wavenet.model import WaveNet
@@ -18,7 +18,7 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
     if st.session_state.get("checkpoint") not in names:  # first visit, or its run folder is gone
         st.session_state["checkpoint"] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
     with st.sidebar:
-        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session",
+        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session", format_func=display_name,
                             help="A larger model is not a better one until it has trained as long: compare the "
                                  "audio seen in training, the validation bits/sample (lower is better) and what "
                                  "its takes sound like, below.")
@@ -26,7 +26,7 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
         model, info = load(name)
     except CheckpointError as error:
         st.sidebar.error(str(error))
-        st.warning(f"{name} cannot be loaded (the sidebar says why): pick another checkpoint there.")
+        st.warning(f"{display_name(name)} cannot be loaded (the sidebar says why): pick another checkpoint there.")
         st.stop()
     with st.sidebar:
         for label, value in facts(model, info).items():

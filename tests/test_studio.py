@@ -181,6 +181,7 @@ def test_a_damaged_checkpoint_says_why_and_another_can_be_picked(tmp_path, monke
     (broken / "model.safetensors").write_bytes(os.urandom(1000))
     monkeypatch.chdir(tmp_path)
     at = page("generate")
+    assert "broken (training run, best so far)" in at.sidebar.selectbox(key="checkpoint").options
     at.sidebar.selectbox(key="checkpoint").set_value("runs/broken/best").run()
     assert not at.exception
     assert any("truncated or corrupt" in e.value for e in at.sidebar.error)
