@@ -37,6 +37,8 @@ if results:
     table = pd.DataFrame([{"checkpoint": r["name"], "parameters": r["facts"]["parameters"],
                            "receptive field": r["facts"]["receptive field"],
                            "validation bits/sample": r["facts"]["validation bits/sample"],
+                           "sampled": f"{(r['audio'].shape[1] / r['rate']) - (r['seam'] or 0):.1f} s"
+                                      + (" (stopped)" if r["stopped early"] else ""),
                            "samples/s (this take)": f"{r['samples_per_s']:,.0f}",
                            "start-up (s)": f"{r['start_up'] or 0:.2f}",
                            "SNR (dB)": " / ".join(f"{v:.1f}" for v in r["snr"]),

@@ -57,7 +57,9 @@ def progress_panel() -> None:
     if comparison.finished:
         st.session_state.pop("compare_job")
         st.session_state["compare_results"] = comparison.results
-        st.session_state["compare_described"] = comparison.described
+        skipped = [c.name for c in comparison.contenders[len(comparison.results):]]
+        st.session_state["compare_described"] = comparison.described + (
+            f" · stopped before {', '.join(skipped)}" if skipped else "")
         if comparison.error:
             st.session_state["compare_problems"] = [f"The comparison failed: {comparison.error}"]
         st.rerun(scope="app")
