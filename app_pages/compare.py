@@ -48,8 +48,9 @@ if results:
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
                "loading the prime into the model (one pass over its last receptive field) when primed. "
                "SNR: how far the strongest pitch (with its overtones) stands out from everything else, in dB "
-               "(the paper's measure, MATLAB's `snr`); below 0 dB no single pitch stands out. Flatness: median spectral flatness of the "
-               "audible frames — about 0.0007 for the real piano clip, 0.56 for white noise; lower means clearer notes.")
+               "(the paper's measure, MATLAB's `snr`); below 0 dB no single pitch stands out. Flatness: median "
+               "spectral flatness of the audible frames — about 0.0007 for the real piano clip, 0.56 for white "
+               "noise; lower means clearer notes.")
     variations = results[0]["audio"].shape[0]
     shown = st.radio("Variation shown", range(variations), format_func=lambda v: f"variation {v + 1}",
                      horizontal=True, key="compare_variation") if variations > 1 else 0

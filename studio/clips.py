@@ -41,7 +41,8 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     # the server's limit, so the label says it all and that line is hidden.
     st.html('<style>[data-testid="stFileUploaderDropzoneInstructions"] { display: none; }</style>')
     upload = st.file_uploader(f"A piano clip: WAV, FLAC, OGG or MP3, up to {MAX_UPLOAD_MB} MB and "
-                              f"{MAX_CLIP_SECONDS // 60} minutes", type=["wav", "flac", "ogg", "mp3"], key=f"{page}_upload")
+                              f"{MAX_CLIP_SECONDS // 60} minutes", type=["wav", "flac", "ogg", "mp3"],
+                              key=f"{page}_upload")
     kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
         if kept not in st.session_state:

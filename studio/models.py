@@ -7,7 +7,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from wavenet.checkpoint import CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints, load_checkpoint, read_info
+from wavenet.checkpoint import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints,
+                                load_checkpoint, read_info)
 from wavenet.model import WaveNet
 
 # Takes sample on one core each (the compiled step); PyTorch work in the studio (priming a

@@ -36,5 +36,6 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
         if last:
             ratio = last.samples_per_second / model.config.sample_rate
             slow = " (below 1×, playback pauses now and then: the CPU is busy with other work)" if ratio < 1 else ""
-            st.caption(f"**your last take here**: {last.samples_per_second:,.0f} samples/s ({ratio:.2f}× real time){slow}")
+            st.caption(f"**your last take here**: {last.samples_per_second:,.0f} samples/s "
+                       f"({ratio:.2f}× real time){slow}")
     return name, model, info
