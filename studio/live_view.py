@@ -88,8 +88,9 @@ def live_panel(page: str) -> None:
     rate = take.samples_per_second
     detail = (f"{rate:,.0f} samples/s · {rate / take.sample_rate:.2f}× real time · {take.seconds_left:.0f} s left"
               if rate else "starting…")
-    sampled = f"{take.done_samples / take.sample_rate:.1f} of {take.total_samples / take.sample_rate:.1f} s"
-    st.progress(min(fraction, 1.0), text=f"{take.checkpoint}, seed {take.settings.seed}: sampling {sampled} · {detail}")
+    # How much has been sampled is the bar itself; the player's line above says how much it received
+    # (it updates 4× a second, this panel once), so the two never show different counts.
+    st.progress(min(fraction, 1.0), text=f"{take.checkpoint}, seed {take.settings.seed}: {detail}")
     if st.button("⏹ Stop sampling", key=f"{page}_stop", help="Keeps what was sampled so far"):
         take.cancel.set()
 
