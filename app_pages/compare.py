@@ -31,19 +31,18 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2 
 comparison_view.show_problems()
 comparison_view.progress_panel()
 
-results = st.session_state.get("compare_results", [])
-if results:
+takes = st.session_state.get("compare_results", [])
+if takes:
     st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
-    table = pd.DataFrame([{"checkpoint": r["name"], "parameters": r["facts"]["parameters"],
-                           "receptive field": r["facts"]["receptive field"],
-                           "validation bits/sample": r["facts"]["validation bits/sample"],
-                           "sampled": f"{(r['audio'].shape[1] / r['rate']) - (r['seam'] or 0):.1f} s"
-                                      + (" (stopped)" if r["stopped early"] else ""),
-                           "samples/s (this take)": f"{r['samples_per_s']:,.0f}",
-                           "start-up (s)": f"{r['start_up'] or 0:.2f}",
-                           "SNR (dB)": " / ".join(f"{v:.1f}" for v in r["snr"]),
-                           "flatness": " / ".join(f"{v:.4f}" for v in r["flatness"])}
-                          for r in results])
+    table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
+                           "receptive field": t.facts["receptive field"],
+                           "validation bits/sample": t.facts["validation bits/sample"],
+                           "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
+                           "samples/s (this take)": f"{t.samples_per_second:,.0f}",
+                           "start-up (s)": f"{t.start_up_seconds:.2f}",
+                           "SNR (dB)": " / ".join(f"{v:.1f}" for v in t.snr),
+                           "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)}
+                          for t in takes])
     st.dataframe(table, hide_index=True)
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
                "loading the prime into the model (one pass over its last receptive field) when primed. "
@@ -51,30 +50,30 @@ if results:
                "(the paper's measure, MATLAB's `snr`); below 0 dB no single pitch stands out. Flatness: median "
                "spectral flatness of the audible frames — about 0.0007 for the real piano clip, 0.56 for white "
                "noise; lower means clearer notes.")
-    variations = results[0]["audio"].shape[0]
+    variations = takes[0].audio.shape[0]
     shown = st.radio("Variation shown", range(variations), format_func=lambda v: f"variation {v + 1}",
                      horizontal=True, key="compare_variation") if variations > 1 else 0
-    for column, result in zip(st.columns(len(results)), results):
+    for column, take in zip(st.columns(len(takes)), takes):
         with column:
-            st.subheader(result["name"])
-            if result["stopped early"]:
-                st.caption(f"stopped early: {result['audio'].shape[1] / result['rate']:.1f} s")
-            for index, take in enumerate(result["audio"]):
+            st.subheader(display_name(take.name))
+            if take.stopped_early:
+                st.caption(f"stopped early, after {take.sampled_seconds:.1f} s")
+            for index, audio in enumerate(take.audio):
                 if variations > 1:
                     st.caption(f"variation {index + 1}")
-                wav = audio_bytes(take, result["rate"])
+                wav = audio_bytes(audio, take.sample_rate)
                 st.audio(wav, format="audio/wav")
                 variation = index if variations > 1 else None
                 row = st.container(horizontal=True)
-                row.download_button("⬇ WAV", wav, take_filename(result["name"], result["settings"], variation, "wav"),
-                                    "audio/wav", key=f"compare_wav_{result['name']}_{index}")
-                row.download_button("⬇ FLAC", audio_bytes(take, result["rate"], "FLAC"),
-                                    take_filename(result["name"], result["settings"], variation, "flac"),
-                                    "audio/flac", key=f"compare_flac_{result['name']}_{index}")
-            take = result["audio"][shown]
+                row.download_button("⬇ WAV", wav, take_filename(take.name, take.settings, variation, "wav"),
+                                    "audio/wav", key=f"compare_wav_{take.name}_{index}")
+                row.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"),
+                                    take_filename(take.name, take.settings, variation, "flac"),
+                                    "audio/flac", key=f"compare_flac_{take.name}_{index}")
+            plotted = take.audio[shown]
             if variations > 1:
                 st.caption(f"Plots: variation {shown + 1}")
-            st.plotly_chart(waveform(take, result["rate"], result["seam"], height=160),
-                            key=f"compare_wave_{result['name']}")
-            st.plotly_chart(cqt_figure(take, result["rate"], result["seam"], height=280, colorbar=False), theme=None,
-                            key=f"compare_cqt_{result['name']}")
+            st.plotly_chart(waveform(plotted, take.sample_rate, take.seam_seconds, height=160),
+                            key=f"compare_wave_{take.name}")
+            st.plotly_chart(cqt_figure(plotted, take.sample_rate, take.seam_seconds, height=280, colorbar=False),
+                            theme=None, key=f"compare_cqt_{take.name}")

@@ -90,11 +90,12 @@ def progress() -> None:
     samples = run.samples()
     if samples:
         st.subheader("Samples logged at checkpoints")
-        labels = [sample.label for sample in reversed(samples)]  # oldest first, as the slider reads
+        by_label = {sample.label: sample for sample in reversed(samples)}  # oldest first, as the slider reads
+        labels = list(by_label)
         chosen = st.select_slider(f"Slide through the {len(samples)} checkpoints to hear training progress",
                                   labels, value=labels[-1], key=f"training_sample_{run.name}") if len(labels) > 1 \
             else labels[0]
-        show_sample(samples[len(labels) - 1 - labels.index(chosen)])
+        show_sample(by_label[chosen])
     examples = run.examples()
     if examples:
         st.subheader("Example generations from its model card")

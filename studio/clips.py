@@ -71,6 +71,12 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     return clip.audio, name
 
 
+def lead_in_seconds(clip: np.ndarray, sample_rate: int) -> float:
+    """Where a prime taken from the clip starts by default: its sound's start, rounded down to the
+    prime slider's 0.1 s steps (not into the recording's silent lead-in)."""
+    return math.floor(sound_starts(clip, sample_rate) * 10) / 10
+
+
 def generation_mode(page: str) -> bool:
     """Unique or seeded from a clip (True)."""
     mode = st.radio("Mode", [UNIQUE, SEEDED], horizontal=True, key=f"{page}_mode", persist_state="session",
@@ -100,8 +106,11 @@ def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> tuple[np.ndar
     in the clip (seconds)."""
     length = float(round(len(clip) / sample_rate, 2))
     key = f"{page}_region"
-    lead_in = math.floor(sound_starts(clip, sample_rate) * 10) / 10  # a first prime starts where the sound does
-    start, end = st.session_state.get(key, (lead_in, lead_in + 3.0))
+    if key in st.session_state:
+        start, end = st.session_state[key]
+    else:  # a first prime starts where the sound does
+        start = lead_in_seconds(clip, sample_rate)
+        end = start + 3.0
     st.session_state[key] = (min(start, length), min(end, length))  # a remembered region may not fit this clip
     start, end = st.slider("Prime region (seconds)", 0.0, length, step=0.1, key=key, persist_state="session")
     if end - start < 0.1:

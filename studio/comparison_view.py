@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.clips import EXAMPLE, decoded
+from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import Contender, get_comparison, start_comparison
-from studio.models import facts, load
+from studio.models import display_name, facts, load
 from studio.takes import sampling_label
-from wavenet.audio import sound_starts
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
 
@@ -31,8 +30,8 @@ def start(names: list[str], settings: GenerationSettings, prime_seconds: float |
         prime = None
         if prime_seconds:
             example = decoded(EXAMPLE, rate).audio
-            start = int(sound_starts(example, rate) * rate)  # not the recording's silent lead-in
-            prime = example[start: start + int(prime_seconds * rate)]
+            begin = int(lead_in_seconds(example, rate) * rate)
+            prime = example[begin: begin + int(prime_seconds * rate)]
         contenders.append(Contender(name, model, facts(model, info), prime))
     st.session_state["compare_problems"] = problems
     if not contenders:
@@ -51,17 +50,22 @@ def show_problems() -> None:
 @st.fragment(run_every=1.0)
 def progress_panel() -> None:
     """Refreshes by itself while the comparison samples; hands its results to the page when it ends."""
-    comparison = get_comparison(st.session_state.get("compare_job", ""))
-    if comparison is None:
+    job = st.session_state.get("compare_job")
+    if job is None:
         return
+    comparison = get_comparison(job)
+    if comparison is None:  # not collected within the hour finished comparisons are kept
+        st.session_state.pop("compare_job")
+        st.session_state["compare_problems"] = ["That comparison's results have expired: generate again."]
+        st.rerun(scope="app")
     if comparison.finished:
         st.session_state.pop("compare_job")
-        st.session_state["compare_results"] = comparison.results
-        skipped = [c.name for c in comparison.contenders[len(comparison.results):]]
+        left_out = comparison.left_out
+        st.session_state["compare_results"] = comparison.takes
         st.session_state["compare_described"] = comparison.described + (
-            f" · stopped before {', '.join(skipped)}" if skipped else "")
-        if comparison.error:
-            st.session_state["compare_problems"] = [f"The comparison failed: {comparison.error}"]
+            f" · stopped before {', '.join(map(display_name, left_out))}" if left_out else "")
+        st.session_state.setdefault("compare_problems", []).extend(
+            f"{display_name(name)} failed: {error}" for name, error in comparison.errors.items())
         st.rerun(scope="app")
     speed = f" · {comparison.samples_per_second:,.0f} samples/s" if comparison.samples_per_second else ""
     st.progress(min(comparison.fraction, 1.0), text=f"Sampling {comparison.current or '…'}{speed}")

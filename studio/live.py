@@ -87,7 +87,7 @@ class LiveTake:
         return np.concatenate(self.chunks, axis=1)
 
     def _run(self, model: WaveNet, prime: np.ndarray | None) -> None:
-        session_gone = orphan_check(lambda: self.connected(), self.cancel)
+        session_gone = orphan_check(lambda: self.connected(), self.cancel)  # read when called: tests swap it
         try:
             for chunk in stream(model, self.settings, prime, cancel=self.cancel):
                 self.orphaned = self.orphaned or session_gone()

@@ -47,9 +47,13 @@ def _finish(page: str, take: LiveTake) -> None:
 
 def live_player(page: str, take: LiveTake, stop: bool = False) -> bool | None:
     """The take's streaming player, from the last seconds of its prime on; says whether it still plays."""
-    start = max(0, take.prime_samples - int(PRIME_HEARD_SECONDS * take.sample_rate))
     return streaming_player(take.id, take.sample_rate, take.prime_samples + take.total_samples,
-                            key=f"{page}_player_{take.id}", stop=stop, start_sample=start)
+                            key=f"{page}_player_{take.id}", stop=stop, start_sample=_prime_not_heard(take))
+
+
+def _prime_not_heard(take: LiveTake) -> int:
+    """Samples of a long prime the live player skips."""
+    return max(0, take.prime_samples - int(PRIME_HEARD_SECONDS * take.sample_rate))
 
 
 def _stop_playback(page: str, take_id: str) -> None:
@@ -65,7 +69,8 @@ def _still_playing(page: str) -> None:
         return
     stopped = st.session_state.pop(f"{page}_playback_stopped", None) == take.id
     playing = live_player(page, take, stop=stopped)
-    estimate_passed = time.time() > take.playback_ends() + PLAYBACK_MARGIN_SECONDS
+    playback_ends = take.playback_ends() - _prime_not_heard(take) / take.sample_rate
+    estimate_passed = time.time() > playback_ends + PLAYBACK_MARGIN_SECONDS
     if stopped or playing is False or (playing is None and estimate_passed):
         st.session_state.pop(f"{page}_playing")
         return

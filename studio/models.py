@@ -33,9 +33,9 @@ def load(name: str) -> tuple[WaveNet, dict]:
 
 def facts(model: WaveNet, info: dict) -> dict[str, str]:
     """What the sidebar and the compare table show about a checkpoint."""
-    config, evaluation = model.config, info.get("evaluation", {})
-    training = info.get("training", {})
-    bits = evaluation.get("val_bits_per_sample") or training.get("val_bits_per_sample")
+    config, evaluation = model.config, info.get("evaluation") or {}
+    training = info.get("training") or {}
+    bits = card_validation_bits(info)
     speed = evaluation.get("generation_samples_per_s")
     return {
         "size": f"{config.layers}×{config.stacks} layers, R{config.residual_channels} S{config.skip_channels}",
@@ -68,8 +68,13 @@ def display_name(name: str) -> str:
 def validation_bits(name: str) -> float:
     """A shipped checkpoint's validation bits/sample from its card (infinite when it has none)."""
     try:
-        info = read_info(CHECKPOINTS_DIR / name)
+        return card_validation_bits(read_info(CHECKPOINTS_DIR / name)) or math.inf
     except CheckpointError:
         return math.inf
-    bits = info.get("evaluation", {}).get("val_bits_per_sample") or info.get("training", {}).get("val_bits_per_sample")
-    return float(bits or math.inf)
+
+
+def card_validation_bits(info: dict) -> float | None:
+    """Validation bits/sample as its card gives it: measured at evaluation, else logged in training."""
+    bits = (info.get("evaluation") or {}).get("val_bits_per_sample") or \
+        (info.get("training") or {}).get("val_bits_per_sample")
+    return float(bits) if bits else None

@@ -23,7 +23,7 @@ async def take_audio(request: Request) -> Response:
     if take is None:
         return PlainTextResponse("no such take", status_code=404)
     start = request.query_params.get("from", "0")
-    if not start.isdigit():
+    if not (start.isascii() and start.isdigit()):
         return PlainTextResponse("from must be a sample index", status_code=400)
 
     async def body():

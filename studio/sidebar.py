@@ -35,7 +35,7 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
         last = next((take for take in session_takes() if take.checkpoint == name and take.samples_per_second), None)
         if last:
             ratio = last.samples_per_second / model.config.sample_rate
-            slow = " (below 1×, playback pauses now and then: the CPU is busy with other work)" if ratio < 1 else ""
+            slow = " (below 1×: live playback pauses now and then)" if ratio < 1 else ""
             st.caption(f"**your last take here**: {last.samples_per_second:,.0f} samples/s "
                        f"({ratio:.2f}× real time){slow}")
     return name, model, info

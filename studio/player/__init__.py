@@ -29,4 +29,5 @@ def streaming_player(take_id: str | None, sample_rate: int, total_samples: int, 
     False once it has played everything (or was stopped), None before it has said anything."""
     data = ({"url": f"/wavenet/take/{take_id}?from={start_sample}", "rate": sample_rate,
              "total": total_samples - start_sample, "stop": stop} if take_id else {})
+    # The callback does nothing; passing it is what makes "playing" a state the result carries.
     return _player(key=key, data=data, on_playing_change=lambda: None).playing
