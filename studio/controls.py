@@ -70,10 +70,9 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
                               include_prime=include_prime)
 
 
-def apply_settings(page: str, settings: dict, checkpoint: str | None = None) -> None:
-    """Put a take's settings (and checkpoint) back into the page's controls ("same settings again")."""
-    if checkpoint:
-        st.session_state["checkpoint"] = checkpoint
+def apply_settings(page: str, settings: dict, checkpoint: str) -> None:
+    """Put a take's settings and checkpoint back into the page's controls ("same settings again")."""
+    st.session_state["checkpoint"] = checkpoint
     st.session_state[f"{page}_seconds"] = float(settings["seconds"])
     st.session_state[f"{page}_temperature"] = float(settings["temperature"])
     st.session_state[f"{page}_min_p"] = float(settings["min_p"])
