@@ -35,8 +35,8 @@ takes = st.session_state.get("compare_results", [])
 if takes:
     st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
-                           "receptive field": t.facts["receptive field"],
-                           "validation bits/sample": t.facts["validation bits/sample"],
+                           "receptive field": t.facts["receptive field"].split(" (")[0],
+                           "val. bits/sample": t.facts["validation bits/sample"],
                            "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
                            "samples/s (this take)": f"{t.samples_per_second:,.0f}",
                            "start-up (s)": f"{t.start_up_seconds:.2f}",

@@ -15,7 +15,7 @@ clip, clip_name = clip_picker("continue", rate)
 prime, region = None, None
 if clip is not None:
     st.caption(f"{clip_name}: {len(clip) / rate:.1f} s")
-    prime, region = prime_region("continue", clip, rate)
+    prime, region = prime_region("continue", clip, rate, clip_name)
 settings = generation_controls("continue", unique=False, include_prime=True)
 
 busy = live_view.running("continue") is not None

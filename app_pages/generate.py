@@ -16,7 +16,7 @@ prime, clip_name, region = None, "", None
 if seeded:
     clip, clip_name = clip_picker("generate", rate)
     if clip is not None:
-        prime, region = prime_region("generate", clip, rate)
+        prime, region = prime_region("generate", clip, rate, clip_name)
 settings = generation_controls("generate", unique=not seeded, include_prime=prime is not None)
 
 busy = live_view.running("generate") is not None

@@ -98,20 +98,23 @@ def restore_prime(page: str, source: str, region: tuple[float, float] | None) ->
     else:
         return False
     st.session_state[f"{page}_region"] = region
+    st.session_state[f"{page}_region_clip"] = source
     return True
 
 
-def prime_region(page: str, clip: np.ndarray, sample_rate: int) -> tuple[np.ndarray, tuple[float, float]]:
+def prime_region(page: str, clip: np.ndarray, sample_rate: int,
+                 clip_name: str) -> tuple[np.ndarray, tuple[float, float]]:
     """The part of the clip the model hears before it continues (start/end sliders), and where it is
-    in the clip (seconds)."""
+    in the clip (seconds). Each clip gets its own first region; the chosen one is kept while the clip is."""
     length = float(round(len(clip) / sample_rate, 2))
     key = f"{page}_region"
-    if key in st.session_state:
+    if key in st.session_state and st.session_state.get(f"{page}_region_clip") == clip_name:
         start, end = st.session_state[key]
     else:  # a first prime starts where the sound does
         start = lead_in_seconds(clip, sample_rate)
         end = start + 3.0
-    st.session_state[key] = (min(start, length), min(end, length))  # a remembered region may not fit this clip
+    st.session_state[key] = (min(start, length), min(end, length))
+    st.session_state[f"{page}_region_clip"] = clip_name
     start, end = st.slider("Prime region (seconds)", 0.0, length, step=0.1, key=key, persist_state="session")
     if end - start < 0.1:
         st.warning("The prime region is shorter than 0.1 s; widen it.")

@@ -14,14 +14,12 @@ def _new_seed(key: str) -> None:
     st.session_state[key] = random.randint(0, 2**31 - 1)
 
 
-def _keep_chosen_seed(page: str) -> None:
-    """A seed rolled with 🎲 or typed in is meant for the next take: it is not replaced by a fresh one."""
-    st.session_state[f"{page}_fresh_seed"] = False
-
-
 def _roll_seed(page: str) -> None:
+    """A seed rolled with 🎲 is meant for the next take, so it is not replaced by a fresh one.
+    (Typing a seed does not untick "new seed for every take": the box's change callback also fires
+    when the browser echoes a value the studio set a moment before, which would untick it unasked.)"""
     _new_seed(f"{page}_seed")
-    _keep_chosen_seed(page)
+    st.session_state[f"{page}_fresh_seed"] = False
 
 
 def fresh_seed_if_asked(page: str) -> None:
@@ -51,15 +49,14 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
                                 help="Never draws a sample less likely than this share of the likeliest one: "
                                      "trims the hiss unlikely samples add; high values make sounds fade.")
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
-    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept,
-                                    on_change=_keep_chosen_seed, args=(page,))
+    seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_roll_seed, args=(page,),
                          help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
     st.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,
                 help="On: each Generate draws a fresh seed (shown above afterwards). Off: the seed above is used, "
-                     "so the same seed and settings give the same take again.")
+                     "so the same seed and settings give the same take again; untick it to use a seed you type.")
     first_sample = None
     if unique:
         random_first = st.checkbox("Random first sample", key=f"{page}_random_first", **kept)

@@ -78,7 +78,8 @@ def add_take(take: Take) -> None:
 
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
-    """Audio, downloads and plots of one take (its settings are in the title above it)."""
+    """Audio, downloads and plots of one take (its settings are in the title above it); without
+    `plots`, a switch to show them."""
     if take.samples_per_second:
         each = " per variation" if take.audio.shape[0] > 1 else ""
         st.caption(f"Sampled at {take.samples_per_second:,.0f} samples/s{each} "
@@ -93,6 +94,8 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
                              "audio/wav", key=f"wav_{index}_{variation}_{take.created}")
         row.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
                               "audio/flac", key=f"flac_{index}_{variation}_{take.created}")
+    if not plots:
+        plots = st.toggle("Show the waveform and CQT", key=f"plots_{take.created}")
     if plots and take.audio.shape[1]:
         shown = 0
         if take.audio.shape[0] > 1:
@@ -114,8 +117,7 @@ def take_list(page: str) -> None:
     for index, take in enumerate(takes):
         with st.expander(f"{take.checkpoint} · {sampling_label(take.settings)} · {take.length_label()}",
                          expanded=index == 0):
-            plots = index == 0 or st.toggle("Show the waveform and CQT", key=f"plots_{take.created}")
-            show_take(take, index, plots)
+            show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
             if row.button("🗑 Delete", key=f"delete_{take.created}"):
                 session_takes().remove(take)
@@ -127,11 +129,9 @@ def take_list(page: str) -> None:
 def same_settings_again(take: Take) -> None:
     """Put a take's settings, checkpoint, clip and prime region back into its page's controls."""
     apply_settings(take.page, take.settings, take.checkpoint)
-    said = f"This take's settings are back in the controls, its seed too (checkpoint {take.checkpoint})"
+    said = f"Back in the controls: this take's settings, seed and checkpoint ({take.checkpoint})"
     if not restore_prime(take.page, take.source, take.region):
-        start, end = take.region
-        said += (f"; its prime was {start:.1f}–{end:.1f} s of {take.source}, which is no longer uploaded: "
-                 "upload it again to continue it the same way")
+        said += f". Its clip, {take.source}, is no longer uploaded: upload it again to continue it the same way"
     elif take.region:
-        said += f", and its prime: {take.region[0]:.1f}–{take.region[1]:.1f} s of {take.source}"
+        said += f", and its prime, {take.region[0]:.1f}–{take.region[1]:.1f} s"
     st.toast(said)
