@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.live import KEEP_SECONDS, orphan_check, session_connected
+from studio.live import Kept, orphan_check, session_connected
 from wavenet.analysis import snr, spectral_flatness
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings, stream
@@ -104,8 +104,7 @@ class Comparison:
                             generated.shape[1] < round(self.settings.seconds * rate))
 
 
-_comparisons: dict[str, Comparison] = {}
-_lock = threading.Lock()
+_comparisons: Kept[Comparison] = Kept()
 
 
 def start_comparison(contenders: list[Contender], settings: GenerationSettings, described: str) -> Comparison:
@@ -113,11 +112,7 @@ def start_comparison(contenders: list[Contender], settings: GenerationSettings, 
     for contender in contenders:
         settings.check(contender.model.config.classes)
     comparison = Comparison(contenders, settings, described)
-    with _lock:
-        now = time.time()
-        for key in [k for k, c in _comparisons.items() if c.ended and now - c.ended > KEEP_SECONDS]:
-            del _comparisons[key]  # its session has had an hour to collect the results
-        _comparisons[comparison.id] = comparison
+    _comparisons.add(comparison)
     session_gone = orphan_check(session_connected(), comparison.cancel)
     threading.Thread(target=comparison._run, args=(session_gone,), daemon=True,
                      name=f"compare-{comparison.id[:8]}").start()
@@ -125,5 +120,4 @@ def start_comparison(contenders: list[Contender], settings: GenerationSettings, 
 
 
 def get_comparison(comparison_id: str) -> Comparison | None:
-    with _lock:
-        return _comparisons.get(comparison_id)
+    return _comparisons.get(comparison_id)

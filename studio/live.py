@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from wavenet.audio import to_pcm16
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings, stream
 
-KEEP_SECONDS = 3600  # finished takes stay readable by the audio route this long
+Work = TypeVar("Work")  # anything with an `id` and an `ended` time (None while it runs)
+KEEP_SECONDS = 3600  # finished takes (and comparisons) stay readable this long
 PLAYER_LEAD_SECONDS = 0.5  # the player's first lead (0.3 s) and the chunks' way to the browser
 ORPHAN_GRACE_SECONDS = 5.0  # a session that reconnects within this keeps its take sampling
 
@@ -122,8 +124,27 @@ def orphan_check(connected: Callable[[], bool], cancel: threading.Event) -> Call
     return gone
 
 
-_takes: dict[str, LiveTake] = {}
-_lock = threading.Lock()
+class Kept(Generic[Work]):
+    """Background work by id, for any thread: each item stays readable for KEEP_SECONDS after it
+    ended (its `ended` time), so its session can still collect it; older ones go as new ones come."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Work] = {}
+        self._lock = threading.Lock()
+
+    def add(self, item: Work) -> None:
+        with self._lock:
+            now = time.time()
+            for key in [k for k, kept in self._items.items() if kept.ended and now - kept.ended > KEEP_SECONDS]:
+                del self._items[key]
+            self._items[item.id] = item
+
+    def get(self, item_id: str) -> Work | None:
+        with self._lock:
+            return self._items.get(item_id)
+
+
+_takes: Kept[LiveTake] = Kept()
 
 
 def start_take(model: WaveNet, checkpoint: str, settings: GenerationSettings,
@@ -136,15 +157,10 @@ def start_take(model: WaveNet, checkpoint: str, settings: GenerationSettings,
                     prime_samples=len(prime) if prime is not None and settings.include_prime else 0, source=source,
                     region=region, connected=session_connected())
     take.total_samples = int(round(settings.seconds * model.config.sample_rate))
-    with _lock:
-        now = time.time()
-        for key in [k for k, t in _takes.items() if t.ended and now - t.ended > KEEP_SECONDS]:
-            del _takes[key]
-        _takes[take.id] = take
+    _takes.add(take)
     threading.Thread(target=take._run, args=(model, prime), daemon=True, name=f"take-{take.id[:8]}").start()
     return take
 
 
 def get_take(take_id: str) -> LiveTake | None:
-    with _lock:
-        return _takes.get(take_id)
+    return _takes.get(take_id)

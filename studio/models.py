@@ -67,6 +67,13 @@ def display_name(name: str) -> str:
 
 def validation_bits(name: str) -> float:
     """A shipped checkpoint's validation bits/sample from its card (infinite when it has none)."""
+    card = CHECKPOINTS_DIR / name / "config.json"
+    return _card_bits(name, card.stat().st_mtime if card.exists() else 0.0)
+
+
+@st.cache_data(show_spinner=False)
+def _card_bits(name: str, modified: float) -> float:
+    """The card read once per version of it (`modified`), not on every rerun of every page."""
     try:
         return card_validation_bits(read_info(CHECKPOINTS_DIR / name)) or math.inf
     except CheckpointError:
