@@ -51,3 +51,15 @@ def test_widths_and_sample_rate_are_recorded_in_the_config():
     again = WaveNetConfig.from_dict(config.to_dict())
     assert again == config and again.sample_rate == 8000 and again.residual_channels == 48
     assert config.receptive_field_ms == pytest.approx(5115 / 8)
+
+
+def test_every_parameter_gets_its_own_gradient_so_clipping_scales_all_of_them_alike():
+    torch.manual_seed(0)
+    model = WaveNet(WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8))
+    x = torch.randint(0, 256, (2, model.config.receptive_field + 60))
+    logits = model(x[:, :-1], causal_pad=False)
+    torch.nn.functional.cross_entropy(logits, x[:, model.config.receptive_field + 1:].long()).backward()
+    before = [p.grad.clone() for p in model.parameters()]
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+    for name, old, parameter in zip([n for n, _ in model.named_parameters()], before, model.parameters()):
+        torch.testing.assert_close(parameter.grad, old * (1e-3 / norm), msg=name)

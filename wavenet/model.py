@@ -147,7 +147,10 @@ class WaveNet(nn.Module):
         length = gated[-1].shape[-2]
         stacked = torch.cat([z[..., -length:, :] for z in gated], dim=-1)
         weight = torch.cat([layer.skip.weight[:, :, 0] for layer in self.layers], dim=1)
-        bias = torch.stack([layer.skip.bias for layer in self.layers]).sum(0)
+        # A product, not .sum(0): sum's gradient is one row expanded, and autograd then hands every
+        # layer's bias the same memory as its .grad, so clipping or accumulating scaled it 50 times.
+        biases = torch.stack([layer.skip.bias for layer in self.layers])
+        bias = biases.new_ones(len(self.layers)) @ biases
         return F.linear(stacked, weight, bias)
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:
