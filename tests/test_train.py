@@ -51,6 +51,28 @@ def test_training_lowers_the_loss_and_logs_curves_audio_and_checkpoints(piano_da
     assert summary["steps"] == 120 and summary["audio_hours_seen"] == pytest.approx(120 * 4 * 400 / 16000 / 3600, abs=1e-4)
 
 
+def test_accumulated_micro_batches_give_the_gradient_of_one_batch_holding_all_their_crops(piano_data, tmp_path):
+    config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
+    settings = TrainSettings(batch_size=2, accumulate=3, output_length=400, max_steps=2, val_every=2,
+                             checkpoint_every=2, sample_seconds=0.0)
+    trainer = Trainer(config, piano_data, tmp_path / "run", settings, progress=False)
+    draws = trainer.generator.get_state()
+    accumulated_loss = trainer._accumulate_gradients()
+    accumulated = [p.grad.clone() for p in trainer.model.parameters()]
+
+    trainer.generator.set_state(draws)
+    crops = torch.cat([trainer._training_crops() for _ in range(3)])
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss = trainer._loss(crops, crops)
+    loss.backward()
+    assert accumulated_loss == pytest.approx(loss.item(), rel=1e-5)
+    for mine, whole in zip(accumulated, (p.grad for p in trainer.model.parameters())):
+        torch.testing.assert_close(mine, whole, rtol=1e-4, atol=1e-6)
+
+    summary = trainer.train()
+    assert summary["accumulate"] == 3 and summary["samples_seen"] == 2 * 3 * 2 * 400
+
+
 def test_bfloat16_training_learns_and_keeps_float_weights(piano_data, tmp_path):
     config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
     settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
@@ -117,15 +139,15 @@ def test_history_noise_shows_the_model_a_noisy_past_but_scores_it_on_the_clean_s
     assert summary["history_noise"] == 2.0
     assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["history_noise"] == 2.0
 
-    crops = trainer._training_crops()
     state = trainer.generator.get_state()
+    crops = trainer._training_crops()
     with torch.no_grad():
         noisy = noisy_history(crops, 2.0, trainer.generator)
         expected = next_sample_loss(trainer.model, crops, config.receptive_field, noisy).item()
         clean = next_sample_loss(trainer.model, crops, config.receptive_field).item()
         seen_as_targets = next_sample_loss(trainer.model, noisy, config.receptive_field).item()
     trainer.generator.set_state(state)
-    assert trainer._optimise(crops) == pytest.approx(expected, rel=1e-6)
+    assert trainer._accumulate_gradients() == pytest.approx(expected, rel=1e-6)
     assert min(abs(expected - clean), abs(expected - seen_as_targets)) > 1e-3
 
 

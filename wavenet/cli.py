@@ -104,7 +104,8 @@ def cmd_train(args) -> None:
     from wavenet.train import Trainer, TrainSettings
 
     config = WaveNetConfig.preset(args.preset, sample_rate=args.sample_rate, **widths(args))
-    settings = TrainSettings(batch_size=args.batch_size, output_length=args.output_length, lr=args.lr,
+    settings = TrainSettings(batch_size=args.batch_size, accumulate=args.accumulate,
+                             output_length=args.output_length, lr=args.lr,
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
                              checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
@@ -214,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder (under torchrun write --run-dir: torchrun takes --run for its own --run-path)")
     p.add_argument("--sample-rate", type=positive(int), default=16000)
     p.add_argument("--batch-size", type=positive(int), default=8)
+    p.add_argument("--accumulate", type=positive(int), default=1, metavar="N",
+                   help="add up the gradients of N batches before each optimizer step: the step of an N times "
+                        "larger batch (say, a GPU's) in a CPU's memory and cache")
     p.add_argument("--output-length", type=positive(int), default=4000)
     p.add_argument("--lr", type=positive(float), default=1e-3)
     p.add_argument("--warmup-steps", type=positive(int), default=200)

@@ -38,6 +38,7 @@ PRECISIONS = ("float32", "bf16")
 class TrainSettings:
     batch_size: int = 8
     output_length: int = 4000
+    accumulate: int = 1  # micro-batches per optimizer step: a large batch's gradient within a small machine's memory
     lr: float = 1e-3
     min_lr_fraction: float = 0.05
     warmup_steps: int = 200
@@ -147,6 +148,8 @@ class Trainer:
             raise TrainingError(f"unknown augmentation {settings.augment!r}; use one of {', '.join(AUGMENTATIONS)}")
         if not 0.0 < settings.augment_share <= 1.0:
             raise TrainingError("the augmentation share must be above 0 and at most 1")
+        if settings.accumulate < 1:
+            raise TrainingError("--accumulate counts micro-batches per step: 1 or more")
         if not 0.0 <= settings.history_noise < mulaw.CLASSES:
             raise TrainingError(f"history noise must be between 0 and {mulaw.CLASSES} μ-law classes")
         self.settings, self.run, self.progress = settings, Path(run), progress
@@ -249,9 +252,13 @@ class Trainer:
             return s.max_steps
         if s.epochs:
             world = int(os.environ.get("WORLD_SIZE", "1"))
-            per_step = s.batch_size * s.output_length * world
-            return max(1, int(s.epochs * self.train_set.clips.numel() / per_step))
+            return max(1, int(s.epochs * self.train_set.clips.numel() / self.samples_per_step()))
         return 0
+
+    def samples_per_step(self) -> int:
+        """Predicted samples in one optimizer step, over every micro-batch and replica."""
+        s = self.settings
+        return s.batch_size * s.accumulate * s.output_length * int(os.environ.get("WORLD_SIZE", "1"))
 
     def progress_fraction(self) -> float:
         total = self.total_steps()
@@ -276,7 +283,6 @@ class Trainer:
         total = self.total_steps()
         bar = tqdm(total=total or None, initial=self.step, disable=not (self.progress and self.is_main),
                    unit="step", dynamic_ncols=True)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
         window_start, window_samples, loss = time.perf_counter(), 0, math.nan
         stop, restore_signal = self._stop_on_sigterm()
         while not self.done() and not stop.is_set():
@@ -286,9 +292,9 @@ class Trainer:
             lr = learning_rate(s, self.step, self.progress_fraction())
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss = self._optimise(self._training_crops())
+            loss = self._optimise()
             self.step += 1
-            batch_samples = s.batch_size * s.output_length * world
+            batch_samples = self.samples_per_step()
             self.samples_seen += batch_samples
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -362,8 +368,7 @@ class Trainer:
         s = self.settings
         remaining = []
         if self.total_steps():
-            world = int(os.environ.get("WORLD_SIZE", "1"))
-            remaining.append((self.total_steps() - self.step) * s.batch_size * s.output_length * world / max(rate, 1e-9))
+            remaining.append((self.total_steps() - self.step) * self.samples_per_step() / max(rate, 1e-9))
         if s.time_budget:
             remaining.append(s.time_budget - self.elapsed)
         return f" | ETA {min(remaining) / 60:.1f} min" if remaining else ""
@@ -380,24 +385,30 @@ class Trainer:
         with autocast(self.settings.precision, self.device):
             return next_sample_loss(self.forward_model, crops, self.config.receptive_field, history)
 
-    def _optimise(self, crops: torch.Tensor) -> float:
-        """One Adam step; a non-finite loss or gradient skips the step instead of poisoning the weights."""
+    def _accumulate_gradients(self) -> float:
+        """Gradients of the mean loss over `accumulate` fresh micro-batches; returns that loss.
+        Replicas average every micro-batch's gradient, which sums to the same step."""
         self.optimizer.zero_grad(set_to_none=True)
-        history = noisy_history(crops, self.settings.history_noise, self.generator)
-        try:
-            loss = self._loss(crops, history)
+        parts, total = self.settings.accumulate, 0.0
+        for _ in range(parts):
+            crops = self._training_crops()
+            loss = self._loss(crops, noisy_history(crops, self.settings.history_noise, self.generator)) / parts
             loss.backward()
+            total += loss.item()
+        return total
+
+    def _optimise(self) -> float:
+        """One Adam step; a non-finite loss or gradient skips the step instead of poisoning the weights."""
+        try:
+            value = self._accumulate_gradients()
         except Exception as error:  # noqa: BLE001 - a torch.compile failure must not end the run
             if not self.compiled:
                 raise
             print(f"torch.compile failed ({type(error).__name__}: {str(error)[:300]}); training in eager mode")
             self.compiled = False
             self.forward_model = self._wrap(self.model)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(crops, history)
-            loss.backward()
+            value = self._accumulate_gradients()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
-        value = loss.item()
         if not (math.isfinite(value) and torch.isfinite(norm)):
             self.bad_steps += 1
             if self.is_main:
@@ -431,7 +442,8 @@ class Trainer:
                 "val_bits_per_sample": round(self.best_val / math.log(2), 4) if math.isfinite(self.best_val) else None,
                 "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
                 if self.device.type == "cuda" else "cpu",
-                "batch_size": self.settings.batch_size, "output_length": self.settings.output_length,
+                "batch_size": self.settings.batch_size, "accumulate": self.settings.accumulate,
+                "output_length": self.settings.output_length,
                 "precision": self.settings.precision, "augment": self.settings.augment,
                 "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
                 "history_noise": self.settings.history_noise}
