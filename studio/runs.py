@@ -89,7 +89,8 @@ class RunFolder:
             record = json.loads(run_file.read_text())
             settings = record.get("settings", {})
             parts = [architecture(record.get("model", {})),
-                     f"batch {settings.get('batch_size')} × {settings.get('output_length', 0):,}",
+                     f"batch {settings.get('batch_size')} × {settings.get('output_length', 0):,}"
+                     + (f" (gradients of {settings['accumulate']} per step)" if settings.get("accumulate", 1) > 1 else ""),
                      f"lr {settings.get('lr', 0):g}", settings.get("precision", "float32")]
             if settings.get("augment", "none") != "none":
                 parts.append(f"{settings['augment']} augmentation")
@@ -104,7 +105,7 @@ class RunFolder:
             training = record.get("training", {})
             return " · ".join([architecture(record.get("model", {})), f"{training.get('steps', 0):,} steps",
                                f"{training.get('samples_seen', 0):.3g} samples",
-                               f"on {training.get('device', '?')}"])
+                               f"trained on {hardware(training.get('device', ''))}"])
         return ""
 
 
@@ -119,6 +120,12 @@ def step_label(stem: str) -> str:
     """'step 2,875' from 'step00002875' (other names as they are)."""
     digits = stem.removeprefix("step")
     return f"step {int(digits):,}" if digits.isdigit() else stem
+
+
+def hardware(devices: str) -> str:
+    """'NVIDIA H200, a CPU and NVIDIA H100' from a card's 'NVIDIA H200 + cpu + NVIDIA H100'."""
+    names = [("a CPU" if name == "cpu" else name) for name in devices.split(" + ") if name] or ["unknown hardware"]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _existing(path: Path) -> Path | None:

@@ -236,7 +236,15 @@ def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoi
         "model": {"layers": 10, "stacks": 5, "residual_channels": 32, "skip_channels": 128, "sample_rate": 16000},
         "training": {"steps": 2843, "samples_seen": 7.28e8, "device": "NVIDIA H100 80GB HBM3"}}))
     [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
-    assert found.description() == "10×5, residual 32, skip 128, 16 kHz · 2,843 steps · 7.28e+08 samples · on NVIDIA H100 80GB HBM3"
+    assert found.description() == ("10×5, residual 32, skip 128, 16 kHz · 2,843 steps · 7.28e+08 samples · "
+                                   "trained on NVIDIA H100 80GB HBM3")
+
+
+def test_a_checkpoint_trained_in_stages_names_its_hardware_in_words():
+    from studio.runs import hardware
+
+    assert hardware("NVIDIA H200 + cpu + NVIDIA H100 80GB HBM3") == "NVIDIA H200, a CPU and NVIDIA H100 80GB HBM3"
+    assert hardware("cpu") == "a CPU" and hardware("") == "unknown hardware"
 
 
 def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkpoint(runs_cleaned_up, monkeypatch):
@@ -420,3 +428,17 @@ def test_a_failing_checkpoint_is_reported_and_the_comparison_goes_on_with_the_ot
     stopped_at_once._run(session_gone=lambda: False)  # a Stop before the first sample is no failure
     assert not stopped_at_once.errors and not stopped_at_once.takes and stopped_at_once.left_out == ["piano-small"]
     assert stopped_at_once._sample(0, stopped_at_once.contenders[0], lambda: False) is None  # nor mid-start-up
+
+
+def test_a_run_that_accumulates_gradients_says_so_in_its_description(tmp_path):
+    from studio.runs import find_runs
+
+    run = tmp_path / "runs" / "cpu-stage"
+    (run / "tb").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({
+        "model": {"layers": 10, "stacks": 5, "residual_channels": 32, "skip_channels": 256, "sample_rate": 16000},
+        "settings": {"batch_size": 2, "accumulate": 4, "output_length": 16000, "lr": 5e-5, "precision": "float32",
+                     "init_from": "checkpoints/piano-small"}, "data": "data/piano16k"}))
+    [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
+    assert found.description() == ("10×5, residual 32, skip 256, 16 kHz · batch 2 × 16,000 (gradients of 4 per step) · "
+                                   "lr 5e-05 · float32 · from checkpoints/piano-small · data data/piano16k")
