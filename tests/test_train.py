@@ -73,6 +73,18 @@ def test_accumulated_micro_batches_give_the_gradient_of_one_batch_holding_all_th
     assert summary["accumulate"] == 3 and summary["samples_seen"] == 2 * 3 * 2 * 400
 
 
+def test_slow_steps_still_put_a_point_on_the_curves_at_least_every_log_interval(piano_data, tmp_path, monkeypatch):
+    import wavenet.train
+
+    monkeypatch.setattr(wavenet.train, "LOG_SECONDS", 0.0)  # every step is "slow"
+    config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
+    settings = TrainSettings(batch_size=1, output_length=200, max_steps=5, val_every=5, checkpoint_every=5,
+                             sample_seconds=0.0)
+    Trainer(config, piano_data, tmp_path / "run", settings, progress=False).train()
+    steps = [e.step for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/train")]
+    assert steps == [1, 2, 3, 4, 5]
+
+
 def test_bfloat16_training_learns_and_keeps_float_weights(piano_data, tmp_path):
     config = WaveNetConfig.preset("small", residual_channels=8, dilation_channels=8, skip_channels=16)
     settings = TrainSettings(batch_size=4, output_length=400, lr=1e-2, warmup_steps=5, max_steps=120,
