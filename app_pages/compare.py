@@ -44,8 +44,9 @@ if takes:
                            "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)}
                           for t in takes])
     st.dataframe(table, hide_index=True)
-    st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample, mostly "
-               "loading the prime into the model (one pass over its last receptive field) when primed. "
+    st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample (setting "
+               "up the sampler; when primed, also loading the prime into the model: one pass over its last "
+               "receptive field); the first checkpoint of a comparison usually takes a little longer. "
                "SNR: how far the strongest pitch (with its overtones) stands out from everything else, in dB "
                "(the paper's measure, MATLAB's `snr`); below 0 dB no single pitch stands out. Flatness: median "
                "spectral flatness of the audible frames — about 0.0007 for the real piano clip, 0.56 for white "

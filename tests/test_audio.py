@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -31,7 +33,7 @@ def test_bytes_of_an_upload_load_like_a_file():
 
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
-    (b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "not a readable audio file"),
+    (b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "looks like a WAV file but cannot be decoded: it is damaged or cut short"),
     (b"%PDF-1.4 definitely not audio" * 10, "not a readable audio file"),
 ])
 def test_unreadable_files_give_a_clear_error(tmp_path, content, message):
@@ -79,3 +81,17 @@ def test_a_prime_can_start_where_the_sound_does_not_in_the_lead_in(piano_clip):
     assert sound_starts(np.zeros(0, np.float32), 16000) == 0.0
     clip = load_audio(piano_clip, 16000)
     assert 0.0 <= sound_starts(clip, 16000) < 1.0
+
+
+@pytest.mark.parametrize("kind, subtype", [("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("WAV", "PCM_16")])
+def test_a_file_cut_short_is_called_damaged_not_unknown(tmp_path, kind, subtype):
+    whole = io.BytesIO()
+    sf.write(whole, tone(3.0), 16000, format=kind, subtype=subtype)
+    cut = whole.getvalue()[: len(whole.getvalue()) // 3]
+    try:
+        clip = load_audio(cut, 16000)
+    except AudioError as error:
+        article = "an" if kind == "OGG" else "a"
+        assert f"the upload looks like {article} {kind} file but cannot be decoded: it is damaged or cut short" == str(error)
+    else:  # a reader that recovers the part that is there is fine too
+        assert 0 < len(clip) < 3 * 16000

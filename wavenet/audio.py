@@ -85,9 +85,28 @@ def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarr
             else:
                 audio, rate = librosa.load(str(source), sr=None, mono=False)
     except Exception:
+        head = source[:12] if isinstance(source, bytes) else Path(source).open("rb").read(12)
+        kind = format_by_signature(head)
+        if kind:
+            article = "an" if kind in ("OGG", "MP3") else "a"
+            raise AudioError(f"{name} looks like {article} {kind} file but cannot be decoded: it is damaged or "
+                             "cut short") from None
         raise AudioError(f"{name} is not a readable audio file (WAV, FLAC, OGG or MP3 expected)") from None
     audio = np.atleast_2d(audio).T.astype(np.float32)
     return audio, int(rate)
+
+
+def format_by_signature(head: bytes) -> str | None:
+    """The audio format a file's first bytes announce (WAV, FLAC, OGG, MP3), or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if head[:4] == b"OggS":
+        return "OGG"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "MP3"
+    return None
 
 
 def sound_starts(audio: np.ndarray, sample_rate: int, below_peak_db: float = 35.0) -> float:
