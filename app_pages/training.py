@@ -65,8 +65,7 @@ def progress() -> None:
     columns[3].metric("Latest samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
     settings = run.settings()
     if run.active and settings.get("max_steps") and rate > 0:
-        per_step = settings["batch_size"] * settings["output_length"]
-        st.caption(f"ETA ≈ {(settings['max_steps'] - step) * per_step / rate / 60:.0f} min")
+        st.caption(f"ETA ≈ {(settings['max_steps'] - step) * run.samples_per_step() / rate / 60:.0f} min")
     elif run.active and settings.get("time_budget") and "elapsed_seconds" in latest.index:
         trained = latest["value"]["elapsed_seconds"]  # the trainer's own clock: pauses between resumes do not count
         st.caption(f"ETA ≈ {max(0.0, settings['time_budget'] - trained) / 60:.0f} min (time budget)")
@@ -84,7 +83,7 @@ def progress() -> None:
     for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):
         data = scalars[scalars["tag"] == tag]
         if not data.empty:
-            column.plotly_chart(px.line(data, x=x, y="value", title=title,
+            column.plotly_chart(px.line(data, x=x, y="value", title=title, markers=True,
                                         labels={"value": title, "hours": "hours of audio seen"}),
                                 key=f"training_{tag}")
     samples = run.samples()
@@ -95,6 +94,8 @@ def progress() -> None:
         chosen = st.select_slider(f"Slide through the {len(samples)} checkpoints to hear training progress",
                                   labels, value=labels[-1], key=f"training_sample_{run.name}") if len(labels) > 1 \
             else labels[0]
+        if len(labels) == 1:
+            st.caption(chosen)
         show_sample(by_label[chosen])
     examples = run.examples()
     if examples:

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from studio.live import LiveTake, get_take, start_take
+from studio.models import display_name
 from studio.player import streaming_player
 from studio.takes import Take, add_take
 from wavenet.model import WaveNet
@@ -95,7 +96,7 @@ def live_panel(page: str) -> None:
               if rate else "starting…")
     # How much has been sampled is the bar itself; the player's line above says how much it received
     # (it updates 4× a second, this panel once), so the two never show different counts.
-    st.progress(min(fraction, 1.0), text=f"{take.checkpoint}, seed {take.settings.seed}: {detail}")
+    st.progress(min(fraction, 1.0), text=f"{display_name(take.checkpoint)}, seed {take.settings.seed}: {detail}")
     if st.button("⏹ Stop sampling", key=f"{page}_stop", help="Keeps what was sampled so far"):
         take.cancel.set()
 

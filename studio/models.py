@@ -36,18 +36,29 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
     config, evaluation = model.config, info.get("evaluation") or {}
     training = info.get("training") or {}
     bits = card_validation_bits(info)
+    bits_source = "held-out renders, model card" if evaluation.get("val_bits_per_sample") else \
+        "the run's own validation crops: not comparable with a model card's"
     speed = evaluation.get("generation_samples_per_s")
     return {
         "size": f"{config.layers}×{config.stacks} layers, R{config.residual_channels} S{config.skip_channels}",
         "sample rate": f"{config.sample_rate:,} Hz",
         "receptive field": f"{config.receptive_field_ms:.0f} ms ({config.receptive_field:,} samples)",
         "parameters": f"{model.parameter_count():,}",
-        "validation bits/sample": f"{bits:.3f}" if bits else "—",
+        "validation bits/sample": f"{bits:.3f} ({bits_source})" if bits else "—",
         "speed (model card)": (f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time) on one core of "
                                f"an idle {evaluation.get('measured_on', 'CPU')}") if speed else "—",
-        "audio seen in training": f"{training.get('audio_hours_seen', 0):.1f} h",
+        "audio seen in training": audio_seen(training),
         "sounds like": evaluation.get("sounds_like", "—"),  # heard by whoever wrote the model card
     }
+
+
+def audio_seen(training: dict) -> str:
+    """'66.1 h', or '0.2 h in this run, after piano-small's 66.1 h' for a run started from other weights."""
+    hours = f"{training.get('audio_hours_seen', 0):.1f} h"
+    before = training.get("init_audio_hours_seen")
+    if not training.get("init_from") or before is None:
+        return hours
+    return f"{hours} in this run, after {Path(training['init_from']).name}'s {before:.1f} h"
 
 
 def checkpoint_names() -> list[str]:
@@ -58,10 +69,10 @@ def checkpoint_names() -> list[str]:
 
 
 def display_name(name: str) -> str:
-    """'piano-small', or 'my-run (training run, best so far)' for runs/my-run/best."""
+    """'piano-small', or 'my-run (run's best)' for runs/my-run/best: short enough for the sidebar's box."""
     path = Path(name)
     if len(path.parts) == 3 and path.parts[0] == "runs" and path.name == "best":
-        return f"{path.parts[1]} (training run, best so far)"
+        return f"{path.parts[1]} (run's best)"
     return name
 
 

@@ -35,10 +35,31 @@ class RunFolder:
 
     @property
     def active(self) -> bool:
-        """Its process runs (runs started from the studio), or its logs changed lately (others)."""
+        """Its process runs (runs started from the studio, or any run holding its folder's lock), or
+        its logs changed lately (runs trained elsewhere and copied here, say)."""
         if self.started_here:
             return self.process is not None
-        return any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+        return self.lock_holder_alive() or any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+
+    def lock_holder_alive(self) -> bool:
+        """Whether the training process that claimed this folder still runs (a CPU step can take
+        longer than the logs' quiet spells)."""
+        from wavenet.train import RUN_LOCK, process_alive
+
+        try:
+            return process_alive(int((self.path / RUN_LOCK).read_text()))
+        except (OSError, ValueError):
+            return False
+
+    def samples_per_step(self) -> int:
+        """Predicted samples per optimizer step, from its settings (over accumulated batches and processes)."""
+        settings = self.settings()
+        return (settings.get("batch_size", 0) * settings.get("output_length", 0) * settings.get("accumulate", 1)
+                * self.processes())
+
+    def processes(self) -> int:
+        run_file = self.path / "run.json"
+        return json.loads(run_file.read_text()).get("processes", 1) if run_file.exists() else 1
 
     def scalars(self) -> pd.DataFrame:
         """Columns: tag, step, value, wall_time (all event files together)."""
@@ -88,9 +109,7 @@ class RunFolder:
         if run_file.exists():
             record = json.loads(run_file.read_text())
             settings = record.get("settings", {})
-            parts = [architecture(record.get("model", {})),
-                     f"batch {settings.get('batch_size')} × {settings.get('output_length', 0):,}"
-                     + (f" (gradients of {settings['accumulate']} per step)" if settings.get("accumulate", 1) > 1 else ""),
+            parts = [architecture(record.get("model", {})), step_size(settings, record.get("processes", 1)),
                      f"lr {settings.get('lr', 0):g}", settings.get("precision", "float32")]
             if settings.get("augment", "none") != "none":
                 parts.append(f"{settings['augment']} augmentation")
@@ -120,6 +139,18 @@ def step_label(stem: str) -> str:
     """'step 2,875' from 'step00002875' (other names as they are)."""
     digits = stem.removeprefix("step")
     return f"step {int(digits):,}" if digits.isdigit() else stem
+
+
+def step_size(settings: dict, processes: int) -> str:
+    """'batch 2 × 16,000', or '256,000 samples a step (2 × 16,000 × 4 accumulated × 2 processes)'."""
+    batch = f"{settings.get('batch_size')} × {settings.get('output_length', 0):,}"
+    accumulate = settings.get("accumulate", 1)
+    if accumulate == 1 and processes == 1:
+        return f"batch {batch}"
+    total = settings.get("batch_size", 0) * settings.get("output_length", 0) * accumulate * processes
+    factors = (f" × {accumulate} accumulated" if accumulate > 1 else "") + (f" × {processes} processes"
+                                                                             if processes > 1 else "")
+    return f"{total:,} samples a step ({batch}{factors})"
 
 
 def hardware(devices: str) -> str:

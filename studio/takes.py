@@ -11,6 +11,7 @@ import streamlit as st
 
 from studio.clips import restore_prime
 from studio.controls import apply_settings
+from studio.models import display_name
 from studio.plots import cqt_figure, waveform
 from wavenet.audio import audio_bytes
 
@@ -115,7 +116,7 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{take.checkpoint} · {sampling_label(take.settings)} · {take.length_label()}",
+        with st.expander(f"{display_name(take.checkpoint)} · {sampling_label(take.settings)} · {take.length_label()}",
                          expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
@@ -129,7 +130,7 @@ def take_list(page: str) -> None:
 def same_settings_again(take: Take) -> None:
     """Put a take's settings, checkpoint, clip and prime region back into its page's controls."""
     apply_settings(take.page, take.settings, take.checkpoint)
-    said = f"Back in the controls: this take's settings, seed and checkpoint ({take.checkpoint})"
+    said = f"Back in the controls: this take's settings, seed and checkpoint ({display_name(take.checkpoint)})"
     if not restore_prime(take.page, take.source, take.region):
         said += f". Its clip, {take.source}, is no longer uploaded: upload it again to continue it the same way"
     elif take.region:

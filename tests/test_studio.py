@@ -2,6 +2,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -149,7 +151,8 @@ def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page()
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("broken.wav", b"RIFF....WAVEnot really", "not a readable audio file"),
+    ("broken.wav", b"RIFF....WAVEnot really", "looks like a WAV file but cannot be decoded"),
+    ("notes.mp3", b"plain text, renamed", "not a readable audio file"),
     ("silence.wav", audio_bytes(np.zeros(16000, np.float32), 16000), "silent"),
     ("empty.flac", b"", "is empty (0 bytes)"),
     ("huge.wav", bytes(21 * 1024 * 1024), "the limit is 20 MB"),
@@ -182,13 +185,34 @@ def test_a_damaged_checkpoint_says_why_and_another_can_be_picked(tmp_path, monke
     (broken / "model.safetensors").write_bytes(os.urandom(1000))
     monkeypatch.chdir(tmp_path)
     at = page("generate")
-    assert "broken (training run, best so far)" in at.sidebar.selectbox(key="checkpoint").options
+    assert "broken (run's best)" in at.sidebar.selectbox(key="checkpoint").options
     at.sidebar.selectbox(key="checkpoint").set_value("runs/broken/best").run()
     assert not at.exception
     assert any("truncated or corrupt" in e.value for e in at.sidebar.error)
     assert any("pick another checkpoint" in w.value for w in at.warning)
     at.sidebar.selectbox(key="checkpoint").set_value("piano-small").run()
     assert not at.exception and not at.warning and at.button(key="generate_go")
+
+
+def test_a_training_runs_checkpoint_says_its_bits_are_its_own_and_counts_the_audio_heard_before_it(tmp_path,
+                                                                                                   monkeypatch):
+    stage = tmp_path / "runs" / "stage" / "best"
+    stage.mkdir(parents=True)
+    (stage / "model.safetensors").write_bytes((ROOT / "checkpoints" / "piano-small" / "model.safetensors").read_bytes())
+    card = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())
+    shipped_bits = card.pop("evaluation")["val_bits_per_sample"]
+    card["training"] = {"steps": 50, "audio_hours_seen": 0.18, "val_bits_per_sample": 2.327,
+                        "init_from": "checkpoints/piano-small", "init_audio_hours_seen": 66.1}
+    (stage / "config.json").write_text(json.dumps(card))
+    monkeypatch.chdir(tmp_path)
+    at = page("generate")
+    shipped = [c.value for c in at.sidebar.caption]
+    assert f"**validation bits/sample**: {shipped_bits:.3f} (held-out renders, model card)" in shipped
+    at.sidebar.selectbox(key="checkpoint").set_value("runs/stage/best").run()
+    captions = [c.value for c in at.sidebar.caption]
+    assert ("**validation bits/sample**: 2.327 (the run's own validation crops: not comparable with a model "
+            "card's)") in captions
+    assert "**audio seen in training**: 0.2 h in this run, after piano-small's 66.1 h" in captions
 
 
 def test_training_page_shows_the_shipped_checkpoints_training_curves():
@@ -430,7 +454,7 @@ def test_a_failing_checkpoint_is_reported_and_the_comparison_goes_on_with_the_ot
     assert stopped_at_once._sample(0, stopped_at_once.contenders[0], lambda: False) is None  # nor mid-start-up
 
 
-def test_a_run_that_accumulates_gradients_says_so_in_its_description(tmp_path):
+def test_a_run_that_accumulates_gradients_says_how_many_samples_a_step_takes(tmp_path):
     from studio.runs import find_runs
 
     run = tmp_path / "runs" / "cpu-stage"
@@ -438,7 +462,24 @@ def test_a_run_that_accumulates_gradients_says_so_in_its_description(tmp_path):
     (run / "run.json").write_text(json.dumps({
         "model": {"layers": 10, "stacks": 5, "residual_channels": 32, "skip_channels": 256, "sample_rate": 16000},
         "settings": {"batch_size": 2, "accumulate": 4, "output_length": 16000, "lr": 5e-5, "precision": "float32",
-                     "init_from": "checkpoints/piano-small"}, "data": "data/piano16k"}))
+                     "init_from": "checkpoints/piano-small"}, "data": "data/piano16k", "processes": 2}))
     [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
-    assert found.description() == ("10×5, residual 32, skip 256, 16 kHz · batch 2 × 16,000 (gradients of 4 per step) · "
-                                   "lr 5e-05 · float32 · from checkpoints/piano-small · data data/piano16k")
+    assert found.description() == ("10×5, residual 32, skip 256, 16 kHz · 256,000 samples a step (2 × 16,000 × 4 "
+                                   "accumulated × 2 processes) · lr 5e-05 · float32 · from checkpoints/piano-small · "
+                                   "data data/piano16k")
+    assert found.samples_per_step() == 256_000
+
+
+def test_a_run_whose_training_process_holds_its_folder_counts_as_running_between_log_writes(tmp_path):
+    from studio.runs import RunFolder
+
+    run = tmp_path / "quiet"
+    (run / "tb").mkdir(parents=True)
+    (run / "tb" / "events.out.tfevents.1").write_bytes(b"")
+    os.utime(run / "tb" / "events.out.tfevents.1", (time.time() - 3600, time.time() - 3600))
+    assert not RunFolder("quiet", run).active
+    (run / "in_use.pid").write_text(str(os.getpid()))  # as the trainer writes it
+    assert RunFolder("quiet", run).active
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (run / "in_use.pid").write_text(finished.stdout.strip())  # a run killed before it could remove its lock
+    assert not RunFolder("quiet", run).active

@@ -250,12 +250,16 @@ def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(p
     shutil.copytree(tmp_path / "first" / "tb", shipped / "tb")
     more = TrainSettings(**{**quick, "max_steps": 3, "init_from": str(shipped)})
     Trainer(config, piano_data, tmp_path / "more", more, progress=False).train()
+    continued = json.loads((tmp_path / "more" / "last" / "config.json").read_text())["training"]
+    assert continued["init_from"] == str(shipped) and continued["init_audio_hours_seen"] == pytest.approx(
+        4 * 2 * 200 / 16000 / 3600, abs=1e-4)  # the run's card knows what the weights had heard before it
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "ship_run.py"), str(tmp_path / "more"), str(shipped),
                              "--history", "3 more steps"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     training = json.loads((shipped / "config.json").read_text())["training"]
     assert training["steps"] == 7 and training["samples_seen"] == 7 * 2 * 200
     assert training["history"].endswith("3 more steps")
+    assert not [key for key in training if key.startswith("init_")]  # shipped totals include the earlier training
     a, _ = load_checkpoint(shipped)
     b, _ = load_checkpoint(tmp_path / "more" / "last")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

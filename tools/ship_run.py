@@ -24,7 +24,7 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 def cumulative(before: dict, after: dict, history: str) -> dict:
     """The checkpoint's training summary once the run's training is added to it."""
-    total = dict(after)
+    total = {key: value for key, value in after.items() if not key.startswith("init_")}  # the totals say it all
     for key in ("steps", "samples_seen", "audio_hours_seen", "wall_seconds"):
         total[key] = round((before.get(key) or 0) + (after.get(key) or 0), 4)
     devices = [d for d in (*(before.get("device") or "").split(" + "), after.get("device")) if d]

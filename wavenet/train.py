@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from wavenet import mulaw
 from wavenet.audio import to_pcm16
 from wavenet.augment import AUGMENTATIONS, RecordingChain, noisy_history
-from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
+from wavenet.checkpoint import CheckpointError, load_checkpoint, read_info, recover_folder, resolve, save_checkpoint
 from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
 
@@ -154,7 +154,8 @@ class Trainer:
         if not 0.0 <= settings.history_noise < mulaw.CLASSES:
             raise TrainingError(f"history noise must be between 0 and {mulaw.CLASSES} μ-law classes")
         self.settings, self.run, self.progress = settings, Path(run), progress
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))  # processes training together (torchrun)
+        self.distributed = self.world_size > 1
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = pick_device(device)
         if self.distributed:
@@ -193,6 +194,7 @@ class Trainer:
                             f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
                             "prepare longer clips or lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        self.init_hours = self._hours_seen_before() if settings.init_from else None
         self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
         self.bad_steps = 0
         self.generator = torch.Generator().manual_seed(settings.seed * 1000 + self.rank)
@@ -207,7 +209,8 @@ class Trainer:
         if self.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
             (self.run / "run.json").write_text(json.dumps({"settings": asdict(settings), "model": config.to_dict(),
-                                                           "data": str(data)}, indent=1))
+                                                           "data": str(data), "processes": self.world_size},
+                                                          indent=1))
 
     # ------------------------------------------------------------ set-up helpers
 
@@ -229,6 +232,13 @@ class Trainer:
         if self.compiled:
             wrapped = torch.compile(wrapped)
         return wrapped
+
+    def _hours_seen_before(self) -> float | None:
+        """Audio the --init-from weights had seen, so a card or the sidebar can give the total."""
+        try:
+            return (read_info(resolve(self.settings.init_from)).get("training") or {}).get("audio_hours_seen")
+        except CheckpointError:
+            return None
 
     def _load_trainer_state(self, folder: Path) -> None:
         state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
@@ -252,14 +262,13 @@ class Trainer:
         if s.max_steps:
             return s.max_steps
         if s.epochs:
-            world = int(os.environ.get("WORLD_SIZE", "1"))
             return max(1, int(s.epochs * self.train_set.clips.numel() / self.samples_per_step()))
         return 0
 
     def samples_per_step(self) -> int:
         """Predicted samples in one optimizer step, over every micro-batch and replica."""
         s = self.settings
-        return s.batch_size * s.accumulate * s.output_length * int(os.environ.get("WORLD_SIZE", "1"))
+        return s.batch_size * s.accumulate * s.output_length * self.world_size
 
     def progress_fraction(self) -> float:
         total = self.total_steps()
@@ -439,17 +448,20 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints and logs
 
     def summary(self, loss: float) -> dict:
-        return {"steps": self.step, "samples_seen": self.samples_seen, "audio_hours_seen": round(self.hours_seen, 4),
-                "train_loss": round(loss, 4) if math.isfinite(loss) else None,
-                "val_loss": round(self.best_val, 4) if math.isfinite(self.best_val) else None,
-                "val_bits_per_sample": round(self.best_val / math.log(2), 4) if math.isfinite(self.best_val) else None,
-                "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
-                if self.device.type == "cuda" else "cpu",
-                "batch_size": self.settings.batch_size, "accumulate": self.settings.accumulate,
-                "output_length": self.settings.output_length,
-                "precision": self.settings.precision, "augment": self.settings.augment,
-                "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
-                "history_noise": self.settings.history_noise}
+        summary = {"steps": self.step, "samples_seen": self.samples_seen, "audio_hours_seen": round(self.hours_seen, 4),
+                   "train_loss": round(loss, 4) if math.isfinite(loss) else None,
+                   "val_loss": round(self.best_val, 4) if math.isfinite(self.best_val) else None,
+                   "val_bits_per_sample": round(self.best_val / math.log(2), 4) if math.isfinite(self.best_val) else None,
+                   "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
+                   if self.device.type == "cuda" else "cpu",
+                   "batch_size": self.settings.batch_size, "accumulate": self.settings.accumulate,
+                   "output_length": self.settings.output_length,
+                   "precision": self.settings.precision, "augment": self.settings.augment,
+                   "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
+                   "history_noise": self.settings.history_noise}
+        if self.settings.init_from:
+            summary |= {"init_from": self.settings.init_from, "init_audio_hours_seen": self.init_hours}
+        return summary
 
     def save(self, loss: float, val: float | None) -> None:
         """Write last/ (and best/ when validation improved). Called on every rank: each
@@ -458,7 +470,7 @@ class Trainer:
         if self.distributed:
             import torch.distributed as dist
 
-            generators = [None] * int(os.environ["WORLD_SIZE"])
+            generators = [None] * self.world_size
             dist.all_gather_object(generators, self.generator.get_state())
         if not self.is_main:
             return
@@ -486,7 +498,9 @@ class Trainer:
         except ImportError:
             print("tensorboard is not installed: no event logs are written")
             return
-        self.writer = SummaryWriter(str(self.run / "tb"), purge_step=self.step + 1 if self.step else None)
+        # flush_secs: the monitor sees new points within half a minute, not the default two.
+        self.writer = SummaryWriter(str(self.run / "tb"), purge_step=self.step + 1 if self.step else None,
+                                    flush_secs=int(LOG_SECONDS))
 
     def _log_scalars(self, values: dict) -> None:
         if self.writer:
