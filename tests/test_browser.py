@@ -79,9 +79,11 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     page.locator(".wavenet-status").wait_for(timeout=60_000)
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.done; }}", timeout=120_000)
     player = page.evaluate(f"() => {{ const p = ({PLAYER})()[0]; return {{chunks: p.chunks, bytes: p.bytes,"
-                           " error: p.error, gaps: p.gaps, schedule: p.schedule, state: window.__wavenetAudio.state}; }")
+                           " error: p.error, gaps: p.gaps, schedule: p.schedule, state: window.__wavenetAudio.state,"
+                           " bars: p.peaks.length, drawn: p.peaks.reduce((sum, bar) => sum + bar[0], 0)}; }")
     assert player["error"] is None
     assert player["bytes"] == 4 * 16000 * 2  # the default 4 s take, every sample, as int16, in order
+    assert player["drawn"] == 4 * 16000 and player["bars"] >= 400  # the live waveform: every sample, ~10 ms bars
     assert player["chunks"] >= 2 and len(player["schedule"]) == player["chunks"]
     assert player["state"] == "running"
     # Each chunk starts where the one before it ends, except where a late chunk forced a re-anchor.

@@ -111,12 +111,18 @@ async function start(player, data) {
       source.onended = () => { player.sources = player.sources.filter((s) => s !== source); };
       player.schedule.push([nextTime, buffer.duration]);
       nextTime += buffer.duration;
-      let low = 1, high = -1;
-      for (let i = 0; i < samples.length; i++) {
-        if (samples[i] < low) low = samples[i];
-        if (samples[i] > high) high = samples[i];
+      // Min/max bars of about 10 ms (at most ~2,000 over the take), not one per chunk: a prime
+      // arrives as one long chunk and would otherwise be drawn as a single block.
+      const block = Math.max(Math.round(data.rate / 100), Math.ceil((data.total || 0) / 2000));
+      for (let start = 0; start < samples.length; start += block) {
+        const end = Math.min(samples.length, start + block);
+        let low = 1, high = -1;
+        for (let i = start; i < end; i++) {
+          if (samples[i] < low) low = samples[i];
+          if (samples[i] > high) high = samples[i];
+        }
+        player.peaks.push([end - start, low, high]);
       }
-      player.peaks.push([samples.length, low, high]);
       player.chunks += 1;
       player.bytes += usable;
       if (player.firstAt === null) player.firstAt = performance.now();
@@ -160,7 +166,7 @@ function toPlay(player) {
 }
 
 function draw(player, canvas, total) {
-  // The take's waveform so far: one min/max bar per received chunk, on a fixed time axis.
+  // The take's waveform so far: min/max bars of what was received, on a fixed time axis.
   if (!canvas || !total) return;
   const context = canvas.getContext("2d");
   const width = canvas.width, height = canvas.height, middle = height / 2;
