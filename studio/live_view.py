@@ -75,6 +75,9 @@ def _still_playing(page: str) -> None:
     if stopped or playing is False or (playing is None and estimate_passed):
         st.session_state.pop(f"{page}_playing")
         return
+    # The same places as while sampling (player, progress bar, Stop), so that Stop playback replaces
+    # Stop sampling at once instead of leaving it faded on the page until the rerun ends.
+    st.empty()
     st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page, take.id))
 
 
