@@ -36,7 +36,10 @@ if takes:
     st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
                            "receptive field": t.facts["receptive field"].split(" (")[0],
-                           "val. bits/sample": t.facts["validation bits/sample"],
+                           "val. bits/sample": t.facts["validation bits/sample"].split(" (")[0],
+                           # Where they were measured: a card's held-out renders, or a run's own crops.
+                           "bits measured on": t.facts["validation bits/sample"].partition(" (")[2].split(":")[0]
+                           .rstrip(")"),
                            "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
                            "samples/s (this take)": f"{t.samples_per_second:,.0f}",
                            "start-up (s)": f"{t.start_up_seconds:.2f}",

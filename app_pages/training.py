@@ -10,6 +10,7 @@ import streamlit as st
 from studio import training_jobs
 from studio.models import checkpoint_names, device
 from studio.runs import LoggedSample, find_runs
+from wavenet.train import step_samples
 
 RUNS = Path("runs")
 
@@ -63,9 +64,11 @@ def progress() -> None:
     columns[1].metric("Step", f"{step:,}")
     columns[2].metric("Audio seen", f"{hours:.2f} h")
     columns[3].metric("Latest samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
-    settings = run.settings()
+    record = run.record()
+    settings = record.get("settings", {})
     if run.active and settings.get("max_steps") and rate > 0:
-        st.caption(f"ETA ≈ {(settings['max_steps'] - step) * run.samples_per_step() / rate / 60:.0f} min")
+        per_step = step_samples(settings, record.get("processes", 1))
+        st.caption(f"ETA ≈ {(settings['max_steps'] - step) * per_step / rate / 60:.0f} min")
     elif run.active and settings.get("time_budget") and "elapsed_seconds" in latest.index:
         trained = latest["value"]["elapsed_seconds"]  # the trainer's own clock: pauses between resumes do not count
         st.caption(f"ETA ≈ {max(0.0, settings['time_budget'] - trained) / 60:.0f} min (time budget)")
@@ -83,7 +86,7 @@ def progress() -> None:
     for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):
         data = scalars[scalars["tag"] == tag]
         if not data.empty:
-            column.plotly_chart(px.line(data, x=x, y="value", title=title, markers=True,
+            column.plotly_chart(px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
                                         labels={"value": title, "hours": "hours of audio seen"}),
                                 key=f"training_{tag}")
     samples = run.samples()

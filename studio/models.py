@@ -47,18 +47,24 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
         "validation bits/sample": f"{bits:.3f} ({bits_source})" if bits else "—",
         "speed (model card)": (f"{speed:,} samples/s ({speed / config.sample_rate:.2f}× real time) on one core of "
                                f"an idle {evaluation.get('measured_on', 'CPU')}") if speed else "—",
-        "audio seen in training": audio_seen(training),
+        "audio seen in training": audio_seen(training, config.sample_rate),
         "sounds like": evaluation.get("sounds_like", "—"),  # heard by whoever wrote the model card
     }
 
 
-def audio_seen(training: dict) -> str:
+def audio_seen(training: dict, sample_rate: int) -> str:
     """'66.1 h', or '0.2 h in this run, after piano-small's 66.1 h' for a run started from other weights."""
     hours = f"{training.get('audio_hours_seen', 0):.1f} h"
-    before = training.get("init_audio_hours_seen")
+    before = training.get("init_samples_seen")
     if not training.get("init_from") or before is None:
         return hours
-    return f"{hours} in this run, after {Path(training['init_from']).name}'s {before:.1f} h"
+    return f"{hours} in this run, after {weights_name(training['init_from'])}'s {before / sample_rate / 3600:.1f} h"
+
+
+def weights_name(init_from: str) -> str:
+    """A run's starting weights by name: 'piano-small' for checkpoints/piano-small, 'my-run' for runs/my-run/best."""
+    path = Path(init_from)
+    return path.parent.name if path.name in ("best", "last") else path.name
 
 
 def checkpoint_names() -> list[str]:

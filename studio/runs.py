@@ -37,29 +37,13 @@ class RunFolder:
     def active(self) -> bool:
         """Its process runs (runs started from the studio, or any run holding its folder's lock), or
         its logs changed lately (runs trained elsewhere and copied here, say)."""
-        if self.started_here:
-            return self.process is not None
-        return self.lock_holder_alive() or any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
+        from wavenet.train import lock_holder
 
-    def lock_holder_alive(self) -> bool:
-        """Whether the training process that claimed this folder still runs (a CPU step can take
-        longer than the logs' quiet spells)."""
-        from wavenet.train import RUN_LOCK, process_alive
-
-        try:
-            return process_alive(int((self.path / RUN_LOCK).read_text()))
-        except (OSError, ValueError):
-            return False
-
-    def samples_per_step(self) -> int:
-        """Predicted samples per optimizer step, from its settings (over accumulated batches and processes)."""
-        settings = self.settings()
-        return (settings.get("batch_size", 0) * settings.get("output_length", 0) * settings.get("accumulate", 1)
-                * self.processes())
-
-    def processes(self) -> int:
-        run_file = self.path / "run.json"
-        return json.loads(run_file.read_text()).get("processes", 1) if run_file.exists() else 1
+        if self.started_here and self.process is not None:
+            return True
+        if lock_holder(self.path) is not None:  # a CPU step can outlast the logs' quiet spells
+            return True
+        return not self.started_here and any(time.time() - p.stat().st_mtime < ACTIVE_SECONDS for p in self.events)
 
     def scalars(self) -> pd.DataFrame:
         """Columns: tag, step, value, wall_time (all event files together)."""
@@ -96,18 +80,22 @@ class RunFolder:
         config = self.path / "last" / "config.json"
         return json.loads(config.read_text()).get("training", {}).get("steps") if config.exists() else None
 
-    def settings(self) -> dict:
+    def record(self) -> dict:
+        """Its run.json: settings, model, data, processes ({} for a shipped checkpoint)."""
         run_file = self.path / "run.json"
-        return json.loads(run_file.read_text()).get("settings", {}) if run_file.exists() else {}
+        return json.loads(run_file.read_text()) if run_file.exists() else {}
+
+    def settings(self) -> dict:
+        return self.record().get("settings", {})
 
     def description(self) -> str:
         """How it was set up, in one line: a run's model and settings, or the totals of a shipped
         checkpoint (or of a run's last checkpoint, for runs brought back from a GPU machine)."""
-        run_file, config_file = self.path / "run.json", self.path / "config.json"
+        config_file = self.path / "config.json"
         if not config_file.exists():
             config_file = self.path / "last" / "config.json"
-        if run_file.exists():
-            record = json.loads(run_file.read_text())
+        record = self.record()
+        if record:
             settings = record.get("settings", {})
             parts = [architecture(record.get("model", {})), step_size(settings, record.get("processes", 1)),
                      f"lr {settings.get('lr', 0):g}", settings.get("precision", "float32")]
@@ -147,7 +135,9 @@ def step_size(settings: dict, processes: int) -> str:
     accumulate = settings.get("accumulate", 1)
     if accumulate == 1 and processes == 1:
         return f"batch {batch}"
-    total = settings.get("batch_size", 0) * settings.get("output_length", 0) * accumulate * processes
+    from wavenet.train import step_samples
+
+    total = step_samples(settings, processes)
     factors = (f" × {accumulate} accumulated" if accumulate > 1 else "") + (f" × {processes} processes"
                                                                              if processes > 1 else "")
     return f"{total:,} samples a step ({batch}{factors})"

@@ -202,7 +202,7 @@ def test_a_training_runs_checkpoint_says_its_bits_are_its_own_and_counts_the_aud
     card = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())
     shipped_bits = card.pop("evaluation")["val_bits_per_sample"]
     card["training"] = {"steps": 50, "audio_hours_seen": 0.18, "val_bits_per_sample": 2.327,
-                        "init_from": "checkpoints/piano-small", "init_audio_hours_seen": 66.1}
+                        "init_from": "checkpoints/piano-small", "init_samples_seen": round(66.1 * 3600 * 16000)}
     (stage / "config.json").write_text(json.dumps(card))
     monkeypatch.chdir(tmp_path)
     at = page("generate")
@@ -456,6 +456,7 @@ def test_a_failing_checkpoint_is_reported_and_the_comparison_goes_on_with_the_ot
 
 def test_a_run_that_accumulates_gradients_says_how_many_samples_a_step_takes(tmp_path):
     from studio.runs import find_runs
+    from wavenet.train import step_samples
 
     run = tmp_path / "runs" / "cpu-stage"
     (run / "tb").mkdir(parents=True)
@@ -467,7 +468,7 @@ def test_a_run_that_accumulates_gradients_says_how_many_samples_a_step_takes(tmp
     assert found.description() == ("10×5, residual 32, skip 256, 16 kHz · 256,000 samples a step (2 × 16,000 × 4 "
                                    "accumulated × 2 processes) · lr 5e-05 · float32 · from checkpoints/piano-small · "
                                    "data data/piano16k")
-    assert found.samples_per_step() == 256_000
+    assert step_samples(found.settings(), found.record()["processes"]) == 256_000
 
 
 def test_a_run_whose_training_process_holds_its_folder_counts_as_running_between_log_writes(tmp_path):
@@ -482,4 +483,7 @@ def test_a_run_whose_training_process_holds_its_folder_counts_as_running_between
     assert RunFolder("quiet", run).active
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (run / "in_use.pid").write_text(finished.stdout.strip())  # a run killed before it could remove its lock
+    assert not RunFolder("quiet", run).active
+    (run / "in_use.pid").write_text(str(os.getpid()))
+    os.utime(run / "in_use.pid", (time.time() - 86400, time.time() - 86400))  # a day-old lock whose pid came back
     assert not RunFolder("quiet", run).active

@@ -190,6 +190,28 @@ def test_a_run_killed_with_sigkill_resumes_exactly(piano_data, tmp_path):
         assert torch.equal(x, y), name
 
 
+def test_a_resumed_stage_keeps_its_step_size_and_what_its_weights_had_heard_before(piano_data, tmp_path):
+    common = [*TINY, "--data", str(piano_data), "--batch-size", "1", "--output-length", "200", "--val-every", "2",
+              "--checkpoint-every", "2", "--sample-seconds", "0", "--warmup-steps", "1"]
+    first = train_cli(*common, "--run", str(tmp_path / "first"), "--max-steps", "2")
+    assert first.wait(timeout=300) == 0, first.stdout.read()
+    stage = [*common, "--run", str(tmp_path / "stage")]
+    begun = train_cli(*stage, "--max-steps", "2", "--accumulate", "3", "--init-from", str(tmp_path / "first" / "last"))
+    assert begun.wait(timeout=300) == 0, begun.stdout.read()
+    resumed = train_cli(*stage, "--max-steps", "4", "--resume")  # neither --accumulate nor --init-from again
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    training = json.loads((tmp_path / "stage" / "last" / "config.json").read_text())["training"]
+    assert training["accumulate"] == 3 and training["samples_seen"] == 4 * 3 * 200
+    assert training["init_from"] == str(tmp_path / "first" / "last")
+    assert training["init_samples_seen"] == 2 * 200
+
+    later = train_cli(*common, "--run", str(tmp_path / "later"), "--max-steps", "1",
+                      "--init-from", str(tmp_path / "stage" / "last"))
+    assert later.wait(timeout=300) == 0, later.stdout.read()
+    training = json.loads((tmp_path / "later" / "last" / "config.json").read_text())["training"]
+    assert training["init_samples_seen"] == (2 + 12) * 200  # both stages before it
+
+
 def test_sigterm_stops_a_run_after_its_step_with_a_checkpoint_and_resume_continues(piano_data, tmp_path):
     args = [*TINY, "--data", str(piano_data), "--batch-size", "2", "--output-length", "200", "--checkpoint-every", "1000",
             "--val-every", "1000", "--sample-seconds", "0", "--run", str(tmp_path / "run")]
@@ -251,8 +273,8 @@ def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(p
     more = TrainSettings(**{**quick, "max_steps": 3, "init_from": str(shipped)})
     Trainer(config, piano_data, tmp_path / "more", more, progress=False).train()
     continued = json.loads((tmp_path / "more" / "last" / "config.json").read_text())["training"]
-    assert continued["init_from"] == str(shipped) and continued["init_audio_hours_seen"] == pytest.approx(
-        4 * 2 * 200 / 16000 / 3600, abs=1e-4)  # the run's card knows what the weights had heard before it
+    # The run's card knows what its weights had heard before it.
+    assert continued["init_from"] == str(shipped) and continued["init_samples_seen"] == 4 * 2 * 200
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "ship_run.py"), str(tmp_path / "more"), str(shipped),
                              "--history", "3 more steps"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -27,6 +27,7 @@ from wavenet.bench import cpu_name  # noqa: E402
 from wavenet.checkpoint import load_checkpoint  # noqa: E402
 from wavenet.data import ClipSet  # noqa: E402
 from wavenet.sampler import GenerationSettings, generate, stream  # noqa: E402
+from wavenet.train import step_samples  # noqa: E402
 
 REAL_CLIP = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
 
@@ -135,6 +136,7 @@ def main() -> None:
     (folder / "config.json").write_text(json.dumps(info, indent=1))
     name = folder.name
     hours = training.get("audio_hours_seen", 0)
+    accumulate, processes = training.get("accumulate", 1), training.get("processes", 1)
     card = f"""# {name}
 
 WaveNet ({config.layers} layers × {config.stacks} stacks), residual = dilation = {config.residual_channels}, skip = {config.skip_channels},
@@ -158,7 +160,8 @@ velocity phrase curves with jitter, ~10 ms onset jitter, sustain pedal. Rebuild 
 | steps | {training.get("steps")} |
 | audio seen | {hours:.2f} h ({training.get("samples_seen", 0):.3g} samples) |
 | wall time | {training.get("wall_seconds")} s on {training.get("device")} |
-| batch × output length | {training.get("batch_size")} × {training.get("output_length")} |
+| batch × output length | {training.get("batch_size")} × {training.get("output_length")} (last stage) |
+| samples per optimizer step | {step_samples(training, processes):,} (last stage: {accumulate} accumulated × {processes} processes) |
 | train loss (last) | {training.get("train_loss")} nats/sample |
 | validation loss (best) | {training.get("val_loss")} nats/sample |
 

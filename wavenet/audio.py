@@ -85,8 +85,7 @@ def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarr
             else:
                 audio, rate = librosa.load(str(source), sr=None, mono=False)
     except Exception:
-        head = source[:12] if isinstance(source, bytes) else Path(source).open("rb").read(12)
-        kind = format_by_signature(head)
+        kind = format_by_signature(_first_bytes(source, 12))
         if kind:
             article = "an" if kind in ("OGG", "MP3") else "a"
             raise AudioError(f"{name} looks like {article} {kind} file but cannot be decoded: it is damaged or "
@@ -96,15 +95,27 @@ def _load_with_fallback(source: str | Path | bytes, name: str) -> tuple[np.ndarr
     return audio, int(rate)
 
 
+def _first_bytes(source: str | Path | bytes, count: int) -> bytes:
+    if isinstance(source, bytes):
+        return source[:count]
+    try:
+        with open(source, "rb") as file:
+            return file.read(count)
+    except OSError:
+        return b""
+
+
 def format_by_signature(head: bytes) -> str | None:
-    """The audio format a file's first bytes announce (WAV, FLAC, OGG, MP3), or None."""
+    """The audio format a file's first bytes announce (WAV, FLAC, OGG, MP3), or None. An MP3
+    without an ID3 tag starts with an MPEG Layer III frame header (not just any 0xFFEx: that
+    would take a UTF-16 text file's byte-order mark, or AAC, for an MP3)."""
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "WAV"
     if head[:4] == b"fLaC":
         return "FLAC"
     if head[:4] == b"OggS":
         return "OGG"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE6 == 0xE2):
         return "MP3"
     return None
 

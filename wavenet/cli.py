@@ -89,7 +89,8 @@ def cmd_corpus(args) -> None:
 
 
 def kept_on_resume(args, name: str, default: str | float) -> str | float:
-    """A setting given on the command line, or on --resume the run's own (a bf16 run stays bf16)."""
+    """A setting given on the command line, or on --resume the run's own (a bf16 run stays bf16,
+    an accumulating run keeps its step size)."""
     given = getattr(args, name)
     if given is not None:
         return given
@@ -104,7 +105,7 @@ def cmd_train(args) -> None:
     from wavenet.train import Trainer, TrainSettings
 
     config = WaveNetConfig.preset(args.preset, sample_rate=args.sample_rate, **widths(args))
-    settings = TrainSettings(batch_size=args.batch_size, accumulate=args.accumulate,
+    settings = TrainSettings(batch_size=args.batch_size, accumulate=kept_on_resume(args, "accumulate", 1),
                              output_length=args.output_length, lr=args.lr,
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
@@ -114,7 +115,7 @@ def cmd_train(args) -> None:
                              augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
                              augment_share=kept_on_resume(args, "augment_share", TrainSettings.augment_share),
                              history_noise=kept_on_resume(args, "history_noise", 0.0),
-                             init_from=args.init_from or "")
+                             init_from=kept_on_resume(args, "init_from", ""))
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
     if trainer.is_main:
@@ -215,9 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder (under torchrun write --run-dir: torchrun takes --run for its own --run-path)")
     p.add_argument("--sample-rate", type=positive(int), default=16000)
     p.add_argument("--batch-size", type=positive(int), default=8)
-    p.add_argument("--accumulate", type=positive(int), default=1, metavar="N",
+    p.add_argument("--accumulate", type=positive(int), default=None, metavar="N",
                    help="add up the gradients of N batches before each optimizer step: the step of an N times "
-                        "larger batch (say, a GPU's) in a CPU's memory and cache")
+                        "larger batch (say, a GPU's) in a CPU's memory and cache. Default 1; --resume keeps the "
+                        "run's own")
     p.add_argument("--output-length", type=positive(int), default=4000)
     p.add_argument("--lr", type=positive(float), default=1e-3)
     p.add_argument("--warmup-steps", type=positive(int), default=200)
@@ -250,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "imperfect samples (sampling at temperature 1 adds about 1.5; 2 made piano-small's takes "
                         "fade to silence). Default 0; --resume keeps the run's own")
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
-    p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up)")
+    p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up); --resume "
+                                       "remembers them for the run's cards")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("generate", help="sample audio from a checkpoint")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from wavenet import mulaw
 from wavenet.audio import to_pcm16
 from wavenet.augment import AUGMENTATIONS, RecordingChain, noisy_history
-from wavenet.checkpoint import CheckpointError, load_checkpoint, read_info, recover_folder, resolve, save_checkpoint
+from wavenet.checkpoint import load_checkpoint, recover_folder, save_checkpoint
 from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
 
@@ -33,6 +33,7 @@ TRAINER_STATE = "trainer.pt"
 
 PRECISIONS = ("float32", "bf16")
 LOG_SECONDS = 30.0  # the longest the training curves go without a point
+FLUSH_SECONDS = 30  # how often TensorBoard events reach the disk (the monitor reads them there)
 
 
 @dataclass
@@ -59,6 +60,13 @@ class TrainSettings:
     history_noise: float = 0.0  # μ-law classes: noise (std up to this, per crop) on the inputs, not the targets
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
+
+
+def step_samples(settings: dict, processes: int) -> int:
+    """Samples one optimizer step predicts, over its accumulated batches and processes (settings as
+    in a run's run.json or a checkpoint's training summary)."""
+    return (settings.get("batch_size", 0) * settings.get("output_length", 0) * settings.get("accumulate", 1)
+            * processes)
 
 
 class TrainingError(RuntimeError):
@@ -108,15 +116,35 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def process_started(pid: int) -> float | None:
+    """When `pid` started (seconds since the epoch), from /proc; None where that cannot be read."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def lock_holder(run: Path) -> int | None:
+    """The training process holding `run` (its pid), or None. A lock left by a killed run names a
+    pid that a later process may reuse: that one started after the lock was written."""
+    lock = run / RUN_LOCK
+    try:
+        pid, written = int(lock.read_text()), lock.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    started = process_started(pid)
+    return pid if process_alive(pid) and (started is None or started <= written + 1.0) else None
+
+
 def claim_run_folder(run: Path) -> None:
     """One training process per run folder: a second one (say, a restart while the stopped run
     still writes its last checkpoint) would mix its checkpoints and logs into the first's."""
     lock = run / RUN_LOCK
-    try:
-        holder = int(lock.read_text())
-    except (OSError, ValueError):
-        holder = None
-    if holder is not None and holder != os.getpid() and process_alive(holder):
+    holder = lock_holder(run)
+    if holder is not None and holder != os.getpid():
         raise TrainingError(f"{run} is in use by training process {holder}: wait for it to end "
                             f"(or stop it), or choose another --run")
     run.mkdir(parents=True, exist_ok=True)
@@ -171,12 +199,16 @@ class Trainer:
         self.manifest = json.loads((self.data_path / MANIFEST).read_text())
 
         last = recover_folder(self.run / "last")
+        self.init_samples = None  # what the --init-from weights had heard, for the cards
         if resume and last is not None:
-            model, _ = load_checkpoint(last, self.device)
+            model, info = load_checkpoint(last, self.device)
             config = model.config
+            self.init_samples = (info.get("training") or {}).get("init_samples_seen")
         elif settings.init_from:
-            model, _ = load_checkpoint(settings.init_from, self.device)
+            model, info = load_checkpoint(settings.init_from, self.device)
             config = model.config
+            before = info.get("training") or {}  # a run's card counts its own audio, after its init's
+            self.init_samples = (before.get("samples_seen") or 0) + (before.get("init_samples_seen") or 0)
         else:
             if resume and self.is_main:
                 print(f"nothing to resume in {self.run}; starting a new run")
@@ -194,7 +226,6 @@ class Trainer:
                             f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
                             "prepare longer clips or lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-        self.init_hours = self._hours_seen_before() if settings.init_from else None
         self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
         self.bad_steps = 0
         self.generator = torch.Generator().manual_seed(settings.seed * 1000 + self.rank)
@@ -233,13 +264,6 @@ class Trainer:
             wrapped = torch.compile(wrapped)
         return wrapped
 
-    def _hours_seen_before(self) -> float | None:
-        """Audio the --init-from weights had seen, so a card or the sidebar can give the total."""
-        try:
-            return (read_info(resolve(self.settings.init_from)).get("training") or {}).get("audio_hours_seen")
-        except CheckpointError:
-            return None
-
     def _load_trainer_state(self, folder: Path) -> None:
         state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -266,9 +290,7 @@ class Trainer:
         return 0
 
     def samples_per_step(self) -> int:
-        """Predicted samples in one optimizer step, over every micro-batch and replica."""
-        s = self.settings
-        return s.batch_size * s.accumulate * s.output_length * self.world_size
+        return step_samples(asdict(self.settings), self.world_size)
 
     def progress_fraction(self) -> float:
         total = self.total_steps()
@@ -455,12 +477,13 @@ class Trainer:
                    "wall_seconds": round(self.elapsed, 1), "device": torch.cuda.get_device_name(self.device)
                    if self.device.type == "cuda" else "cpu",
                    "batch_size": self.settings.batch_size, "accumulate": self.settings.accumulate,
+                   "processes": self.world_size,
                    "output_length": self.settings.output_length,
                    "precision": self.settings.precision, "augment": self.settings.augment,
                    "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
                    "history_noise": self.settings.history_noise}
         if self.settings.init_from:
-            summary |= {"init_from": self.settings.init_from, "init_audio_hours_seen": self.init_hours}
+            summary |= {"init_from": self.settings.init_from, "init_samples_seen": self.init_samples}
         return summary
 
     def save(self, loss: float, val: float | None) -> None:
@@ -498,9 +521,8 @@ class Trainer:
         except ImportError:
             print("tensorboard is not installed: no event logs are written")
             return
-        # flush_secs: the monitor sees new points within half a minute, not the default two.
         self.writer = SummaryWriter(str(self.run / "tb"), purge_step=self.step + 1 if self.step else None,
-                                    flush_secs=int(LOG_SECONDS))
+                                    flush_secs=FLUSH_SECONDS)
 
     def _log_scalars(self, values: dict) -> None:
         if self.writer:

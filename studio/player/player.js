@@ -111,17 +111,17 @@ async function start(player, data) {
       source.onended = () => { player.sources = player.sources.filter((s) => s !== source); };
       player.schedule.push([nextTime, buffer.duration]);
       nextTime += buffer.duration;
-      // Min/max bars of about 10 ms (at most ~2,000 over the take), not one per chunk: a prime
-      // arrives as one long chunk and would otherwise be drawn as a single block.
+      // Min/max bars of about 10 ms (or 1/2,000 of a long take; a chunk's last bar may be shorter),
+      // not one per chunk: a prime arrives as one long chunk and would otherwise be one block.
       const block = Math.max(Math.round(data.rate / 100), Math.ceil((data.total || 0) / 2000));
-      for (let start = 0; start < samples.length; start += block) {
-        const end = Math.min(samples.length, start + block);
+      for (let first = 0; first < samples.length; first += block) {
+        const end = Math.min(samples.length, first + block);
         let low = 1, high = -1;
-        for (let i = start; i < end; i++) {
+        for (let i = first; i < end; i++) {
           if (samples[i] < low) low = samples[i];
           if (samples[i] > high) high = samples[i];
         }
-        player.peaks.push([end - start, low, high]);
+        player.peaks.push([end - first, low, high]);
       }
       player.chunks += 1;
       player.bytes += usable;
