@@ -236,16 +236,17 @@ def test_sigterm_stops_a_run_after_its_step_with_a_checkpoint_and_resume_continu
     assert json.loads(output[output.index("{"):])["steps"] == summary["steps"] + 2
 
 
-def test_two_cpu_processes_under_torchrun_keep_identical_replicas(piano_data, tmp_path):
+def test_two_cpu_processes_under_torchrun_accumulating_gradients_keep_identical_replicas(piano_data, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
                "-m", "wavenet", "train", *TINY, "--data", str(piano_data), "--run-dir", str(tmp_path / "ddp"),
-               "--batch-size", "2", "--output-length", "200", "--max-steps", "4", "--sample-seconds", "0"]
+               "--batch-size", "2", "--output-length", "200", "--max-steps", "4", "--sample-seconds", "0",
+               "--accumulate", "2"]  # replicas exchange gradients only on each step's last micro-batch
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["replica_difference"] == 0.0
-    assert summary["samples_seen"] == 4 * 2 * 2 * 200  # both replicas' batches count
+    assert summary["samples_seen"] == 4 * 2 * 2 * 2 * 200  # both replicas' accumulated batches count
 
 
 def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):

@@ -6,6 +6,7 @@ step, RNG and data-sampler state, so a killed run resumes exactly), TensorBoard 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -235,6 +236,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
         self.compiled = settings.compile == "on" or (settings.compile == "auto" and self.device.type == "cuda")
+        self.replicated = None  # the DistributedDataParallel module, when there is one
         self.forward_model = self._wrap(model)
         self.writer = None
         if self.is_main:
@@ -260,6 +262,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             wrapped = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.replicated = wrapped
         if self.compiled:
             wrapped = torch.compile(wrapped)
         return wrapped
@@ -421,13 +424,15 @@ class Trainer:
 
     def _accumulate_gradients(self) -> float:
         """Gradients of the mean loss over `accumulate` fresh micro-batches; returns that loss.
-        Replicas average every micro-batch's gradient, which sums to the same step."""
+        Replicas average their summed gradients once, on the last micro-batch."""
         self.optimizer.zero_grad(set_to_none=True)
         parts, total = self.settings.accumulate, 0.0
-        for _ in range(parts):
+        for part in range(parts):
             crops = self._training_crops()
-            loss = self._loss(crops, noisy_history(crops, self.settings.history_noise, self.generator)) / parts
-            loss.backward()
+            holding_back = self.replicated is not None and part < parts - 1
+            with self.replicated.no_sync() if holding_back else contextlib.nullcontext():
+                loss = self._loss(crops, noisy_history(crops, self.settings.history_noise, self.generator)) / parts
+                loss.backward()
             total += loss.item()
         return total
 
