@@ -4,7 +4,7 @@ import streamlit as st
 
 from studio import comparison_view
 from studio.controls import fresh_seed_if_asked, generation_controls
-from studio.models import checkpoint_names, display_name
+from studio.models import bits_and_source, checkpoint_names, display_name
 from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
@@ -36,10 +36,8 @@ if takes:
     st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
                            "receptive field": t.facts["receptive field"].split(" (")[0],
-                           "val. bits/sample": t.facts["validation bits/sample"].split(" (")[0],
-                           # Where they were measured: a card's held-out renders, or a run's own crops.
-                           "bits measured on": t.facts["validation bits/sample"].partition(" (")[2].split(":")[0]
-                           .rstrip(")"),
+                           "val. bits/sample": bits_and_source(t.facts["validation bits/sample"])[0],
+                           "bits measured on": bits_and_source(t.facts["validation bits/sample"])[1],
                            "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
                            "samples/s (this take)": f"{t.samples_per_second:,.0f}",
                            "start-up (s)": f"{t.start_up_seconds:.2f}",

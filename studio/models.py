@@ -31,13 +31,16 @@ def load(name: str) -> tuple[WaveNet, dict]:
     return cached_model(name, device())
 
 
+HELD_OUT, OWN_CROPS = "held-out renders", "the run's own validation crops"  # where a card's bits come from
+
+
 def facts(model: WaveNet, info: dict) -> dict[str, str]:
     """What the sidebar and the compare table show about a checkpoint."""
     config, evaluation = model.config, info.get("evaluation") or {}
     training = info.get("training") or {}
     bits = card_validation_bits(info)
-    bits_source = "held-out renders, model card" if evaluation.get("val_bits_per_sample") else \
-        "the run's own validation crops: not comparable with a model card's"
+    bits_source = (f"{HELD_OUT}, model card" if evaluation.get("val_bits_per_sample") else
+                   f"{OWN_CROPS}: not comparable with a model card's")
     speed = evaluation.get("generation_samples_per_s")
     return {
         "size": f"{config.layers}×{config.stacks} layers, R{config.residual_channels} S{config.skip_channels}",
@@ -50,6 +53,12 @@ def facts(model: WaveNet, info: dict) -> dict[str, str]:
         "audio seen in training": audio_seen(training, config.sample_rate),
         "sounds like": evaluation.get("sounds_like", "—"),  # heard by whoever wrote the model card
     }
+
+
+def bits_and_source(bits_fact: str) -> tuple[str, str]:
+    """facts()' validation bits split for a table: ('2.477', 'held-out renders') or ('—', '')."""
+    number, _, source = bits_fact.partition(" (")
+    return number, next((name for name in (HELD_OUT, OWN_CROPS) if source.startswith(name)), "")
 
 
 def audio_seen(training: dict, sample_rate: int) -> str:
