@@ -260,10 +260,13 @@ def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano
         assert "Traceback" not in output
 
 
-def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(piano_data, tmp_path):
+@pytest.mark.parametrize("shipped_from", ["run folder", "GPU lease's $OUT"])
+def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(piano_data, tmp_path, shipped_from):
     import shutil
 
     from studio.runs import RunFolder
+    sys.path.insert(0, str(ROOT))
+    from tools.gpu_train import export
 
     config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
     quick = dict(batch_size=2, output_length=200, max_steps=4, val_every=2, checkpoint_every=2, sample_seconds=0)
@@ -276,7 +279,11 @@ def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(p
     continued = json.loads((tmp_path / "more" / "last" / "config.json").read_text())["training"]
     # The run's card knows what its weights had heard before it.
     assert continued["init_from"] == str(shipped) and continued["init_samples_seen"] == 4 * 2 * 200
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "ship_run.py"), str(tmp_path / "more"), str(shipped),
+    source = tmp_path / "more"
+    if shipped_from == "GPU lease's $OUT":
+        export(source, tmp_path / "out")  # flat, as the device returns it
+        source = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "ship_run.py"), str(source), str(shipped),
                              "--history", "3 more steps"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     training = json.loads((shipped / "config.json").read_text())["training"]

@@ -1,6 +1,7 @@
 """Ship a training run that continued a shipped checkpoint (`--init-from`) back into it.
 
     python tools/ship_run.py runs/piano-small-s2 checkpoints/piano-small --history "..."
+    python tools/ship_run.py /work/.device/1 checkpoints/piano-small --history "..."  # a lease's $OUT
 
 Copies the run's weights (last/ or best/), makes the checkpoint's training summary cumulative
 (steps, samples, hours of audio, wall time, devices) and appends the run's curves to the
@@ -33,11 +34,19 @@ def cumulative(before: dict, after: dict, history: str) -> dict:
     return total
 
 
-def append_curves(run: Path, checkpoint: Path, step_offset: int, hours_offset: float) -> int:
+def weights_and_events(run: Path, which: str) -> tuple[Path, list[Path]]:
+    """Where the weights and the TensorBoard events are: a run folder, or a GPU lease's flat $OUT."""
+    if (run / "model.safetensors").exists():  # tools/gpu_train.py's export
+        return run, sorted(run.glob("*.tfevents"))
+    return run / which, sorted((run / "tb").glob("events.out.tfevents.*"))
+
+
+def append_curves(events_files: list[Path], checkpoint: Path, name: str, step_offset: int,
+                  hours_offset: float) -> int:
     """Re-log the run's scalars after the checkpoint's own; returns how many were written."""
-    writer = SummaryWriter(str(checkpoint / "tb"), filename_suffix=f".{run.name}")
+    writer = SummaryWriter(str(checkpoint / "tb"), filename_suffix=f".{name}")
     written = 0
-    for events in sorted((run / "tb").glob("events.out.tfevents.*")):
+    for events in events_files:
         accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0}).Reload()
         for tag in accumulator.Tags()["scalars"]:
             for event in accumulator.Scalars(tag):
@@ -56,13 +65,13 @@ def main() -> None:
     parser.add_argument("--history", default="", help="how the run trained, in words")
     args = parser.parse_args()
     run, checkpoint = Path(args.run), Path(args.checkpoint)
-    source = run / args.which
+    source, events_files = weights_and_events(run, args.which)
     before = json.loads((checkpoint / "config.json").read_text())
     after = json.loads((source / "config.json").read_text())
     if before["model"] != after["model"]:
         sys.exit("error: the run's architecture differs from the checkpoint's")
     previous = before.get("training", {})
-    written = append_curves(run, checkpoint, int(previous.get("steps") or 0),
+    written = append_curves(events_files, checkpoint, run.name, int(previous.get("steps") or 0),
                             float(previous.get("audio_hours_seen") or 0.0))
     shutil.copy2(source / "model.safetensors", checkpoint / "model.safetensors")
     before["training"] = cumulative(previous, after.get("training", {}), args.history)
