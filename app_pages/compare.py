@@ -36,8 +36,8 @@ if takes:
     st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
                            "receptive field": t.facts["receptive field"].split(" (")[0],
-                           "val. bits/sample": bits_and_source(t.facts["validation bits/sample"])[0],
-                           "bits measured on": bits_and_source(t.facts["validation bits/sample"])[1],
+                           **dict(zip(("val. bits/sample", "bits measured on"),
+                                      bits_and_source(t.facts["validation bits/sample"]))),
                            "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
                            "samples/s (this take)": f"{t.samples_per_second:,.0f}",
                            "start-up (s)": f"{t.start_up_seconds:.2f}",
