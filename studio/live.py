@@ -62,6 +62,7 @@ class LiveTake:
     ended: float | None = None
     connected: Callable[[], bool] = lambda: True  # the browser session that asked for the take
     orphaned: bool = False  # stopped because that session went away
+    collected: bool = False  # in a session's take list (see studio.live_view)
 
     @property
     def stopped_early(self) -> bool:

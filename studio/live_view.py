@@ -2,15 +2,16 @@
 sampled faster than real time, the rest of its playback with a Stop of its own."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import streamlit as st
 
-from studio.live import LiveTake, get_take, start_take
+from studio.live import LiveTake, get_take, session_connected, start_take
 from studio.models import display_name
 from studio.player import streaming_player
-from studio.takes import Take, add_take
+from studio.takes import Take, add_take, take_store
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
 
@@ -19,24 +20,51 @@ from wavenet.sampler import GenerationSettings
 PLAYBACK_MARGIN_SECONDS = 2.0
 # The live player plays only the end of a long prime before the continuation (the take list has all).
 PRIME_HEARD_SECONDS = 2.0
+_collecting = threading.Lock()  # two tabs of one visitor may both see a take finish: one collects it
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
           prime: np.ndarray | None = None, source: str = "", region: tuple[float, float] | None = None) -> None:
     take = start_take(model, checkpoint, settings, prime, source, region)
     st.session_state[f"{page}_live"] = take.id
+    _remember_live(page, take.id)
     st.session_state.pop(f"{page}_playing", None)  # its player silences the take before
     st.session_state.pop(f"{page}_playback_stopped", None)
     st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
 
 
 def running(page: str) -> LiveTake | None:
-    take = get_take(st.session_state.get(f"{page}_live", ""))
-    return take
+    if f"{page}_live_picked_up" not in st.session_state:
+        st.session_state[f"{page}_live_picked_up"] = True
+        _pick_up(page)
+    return get_take(st.session_state.get(f"{page}_live", ""))
+
+
+def _pick_up(page: str) -> None:
+    """After a reload: the take this visitor was sampling here carries on in this browser session (or,
+    if its old session's grace ran out, it stopped and keeps what it sampled, to be collected here)."""
+    take = get_take(take_store().live().get(page, ""))
+    if take is None or take.collected:
+        _remember_live(page, None)
+        return
+    take.connected = session_connected()
+    st.session_state[f"{page}_live"] = take.id
+
+
+def _remember_live(page: str, take_id: str | None) -> None:
+    try:
+        take_store().set_live(page, take_id)
+    except OSError:
+        pass  # only a reload's convenience: the take itself is unaffected
 
 
 def _finish(page: str, take: LiveTake) -> None:
     st.session_state.pop(f"{page}_live", None)
+    with _collecting:
+        if take.collected:
+            return
+        take.collected = True
+    _remember_live(page, None)
     if take.error:
         st.session_state[f"{page}_error"] = f"The generation failed: {take.error}"
         return

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from studio.clips import restore_prime
 from studio.controls import apply_settings
 from studio.models import display_name
 from studio.plots import cqt_figure, waveform
+from studio.take_store import VISITOR_ID, TakeStore, forget_old_visitors, store_root
 from wavenet.audio import audio_bytes
 
 
@@ -29,6 +31,18 @@ class Take:
     source: str = ""  # the clip a continuation carries on, by file name
     region: tuple[float, float] | None = None  # where its prime is in that clip (seconds)
     created: float = field(default_factory=time.time)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # its name on disk
+
+    def saved_settings(self) -> dict:
+        """Everything but the audio, as JSON can hold it."""
+        return {each.name: getattr(self, each.name) for each in fields(self) if each.name != "audio"}
+
+    @classmethod
+    def from_saved(cls, settings: dict, audio: np.ndarray) -> Take:
+        if audio.ndim != 2:
+            raise ValueError("a take's audio is [variations, samples]")
+        region = settings.get("region")
+        return cls(**{**settings, "audio": audio, "region": tuple(region) if region else None})
 
     def length_label(self) -> str:
         """'2.0 s + 3.0 s prime · 2 variations · stopped early', as it applies."""
@@ -70,12 +84,66 @@ def safe_name(text: str, limit: int = 40) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:limit] or "clip"
 
 
+def visitor_id() -> str:
+    """This visitor's id, kept in the page's address (`?studio=…`) so that a reload finds their takes.
+    Called on every run: moving to another page clears the address's parameters."""
+    if "visitor" not in st.session_state:
+        given = st.query_params.get("studio", "")
+        st.session_state["visitor"] = given if VISITOR_ID.fullmatch(given) else uuid.uuid4().hex
+    if st.query_params.get("studio") != st.session_state["visitor"]:
+        st.query_params["studio"] = st.session_state["visitor"]
+    return st.session_state["visitor"]
+
+
+@st.cache_resource(show_spinner=False)
+def _old_visitors_forgotten(root: Path) -> bool:
+    """Once per studio process and store folder."""
+    forget_old_visitors(root)
+    return True
+
+
+def take_store() -> TakeStore:
+    root = store_root()
+    _old_visitors_forgotten(root)
+    return TakeStore(root, visitor_id())
+
+
 def session_takes() -> list[Take]:
-    return st.session_state.setdefault("takes", [])
+    """This visitor's takes, newest first: read from disk on their first run in this browser session."""
+    if "takes" not in st.session_state:
+        st.session_state["takes"] = sorted(_saved_takes(take_store()), key=lambda take: take.created, reverse=True)
+    return st.session_state["takes"]
+
+
+def _saved_takes(store: TakeStore) -> list[Take]:
+    """The store's takes that still make a Take (one written by another version may not)."""
+    takes = []
+    try:
+        for key, settings, audio in store.items():
+            try:
+                takes.append(Take.from_saved({**settings, "key": key}, audio))
+            except (TypeError, ValueError):
+                continue
+    except OSError as error:
+        st.toast(f"Your earlier takes could not be read ({error.strerror or error}).")
+    return takes
 
 
 def add_take(take: Take) -> None:
     session_takes().insert(0, take)
+    try:
+        take_store().put(take.key, take.saved_settings(), take.audio)
+    except OSError as error:
+        st.toast(f"This take could not be kept on disk ({error.strerror or error}): it is here until you "
+                 "reload the page, so download it if you want to keep it.")
+
+
+def delete_take(take: Take) -> None:
+    session_takes().remove(take)
+    try:
+        take_store().remove(take.key)
+    except OSError as error:
+        st.toast(f"This take could not be deleted from disk ({error.strerror or error}): it comes back on reload.")
 
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
@@ -121,7 +189,7 @@ def take_list(page: str) -> None:
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
             if row.button("🗑 Delete", key=f"delete_{take.created}"):
-                session_takes().remove(take)
+                delete_take(take)
                 st.rerun()
             row.button("↺ Same settings again", key=f"again_{take.created}", on_click=same_settings_again,
                          args=(take,), help="Puts this take's settings (and its prime) back into the controls")

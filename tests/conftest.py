@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["OMP_NUM_THREADS"] = "1"  # 2 threads on 2 busy cores stall each other
+os.environ["WAVENET_STUDIO_TAKES"] = tempfile.mkdtemp(prefix="studio-takes-")  # not the user's own takes
 
 import torch  # noqa: E402
 

@@ -158,6 +158,22 @@ def test_a_take_keeps_sampling_while_its_session_visits_another_page(studio_url,
     assert page.get_by_text("stopped early").count() == 0
 
 
+def test_a_reload_while_sampling_keeps_the_take_and_the_takes_before_it(studio_url, browser_page):
+    page = browser_page
+    generate(page, studio_url, 4)
+    page.get_by_text("Your takes").wait_for(timeout=120_000)
+    generate(page, page.url, 24)  # the same address: the same visitor
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
+    assert "studio=" in page.url
+    page.reload()  # while the second take is sampled
+    page.get_by_role("button", name="⏹ Stop sampling").wait_for(timeout=60_000)  # it carries on here
+    page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
+    page.get_by_role("button", name="⏹ Stop sampling").wait_for(state="detached", timeout=120_000)
+    page.get_by_test_id("stExpander").nth(1).wait_for(timeout=60_000)  # both takes are listed
+    assert page.get_by_test_id("stExpander").count() == 2
+    assert page.get_by_text("stopped early").count() == 0
+
+
 def test_a_bookmarked_page_opens_with_the_studio_navigation_on_a_fresh_server(browser_page):
     page = browser_page
     with running_studio() as url:  # the bookmark is the server's very first request

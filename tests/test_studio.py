@@ -130,6 +130,68 @@ def test_a_take_whose_browser_session_has_gone_stops_and_keeps_what_it_sampled(m
     assert 0 < take.audio().shape[1] < 60 * 16000
 
 
+def reopened(name: str, visitor: str) -> AppTest:
+    """The page opened again at the address a reload keeps (`?studio=<visitor>`): a new browser session."""
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=120)
+    at.query_params["studio"] = visitor
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
+    at = page("continue")
+    visitor = at.session_state["visitor"]
+    assert at.query_params["studio"] == visitor  # in the address, which a reload keeps
+    at.slider(key="continue_region").set_value((0.0, 1.0)).run()
+    at.slider(key="continue_seconds").set_value(0.5)
+    at.button(key="continue_go").click().run()
+    first = wait_for_take(at, 1)[0]
+    at.button(key="continue_go").click().run()
+    second = wait_for_take(at, 2)[0]
+    again = reopened("continue", visitor)
+    kept = again.session_state["takes"]
+    assert [take.key for take in kept] == [second.key, first.key]  # newest first, as before
+    assert np.array_equal(kept[1].audio, first.audio) and kept[1].region == (0.0, 1.0)
+    assert kept[1].filename(0, "wav") == first.filename(0, "wav")
+    assert len([e for e in again.expander if "continuing fats_waller" in e.label]) == 2
+    again.button(key=f"delete_{first.created}").click().run()
+    assert [take.key for take in reopened("continue", visitor).session_state["takes"]] == [second.key]
+    assert "takes" not in page("continue").session_state or not page("continue").session_state["takes"]
+
+
+def test_a_damaged_saved_take_or_a_made_up_address_is_passed_over():
+    from studio.take_store import TakeStore, store_root
+
+    at = page("generate")
+    at.slider(key="generate_seconds").set_value(0.5)
+    at.button(key="generate_go").click().run()
+    take = wait_for_take(at, 1)[0]
+    visitor = at.session_state["visitor"]
+    folder = TakeStore(store_root(), visitor).folder
+    (folder / "broken.json").write_text('{"page": "generate"')
+    (folder / "nothing.json").write_text("{}")
+    (folder / "nothing.npz").write_bytes(b"not numpy")
+    again = reopened("generate", visitor)
+    assert [kept.key for kept in again.session_state["takes"]] == [take.key]
+    stranger = reopened("generate", "../" + visitor)
+    assert stranger.session_state["visitor"] != visitor and not stranger.session_state["takes"]
+
+
+def test_a_reload_while_sampling_picks_the_take_up_in_the_new_session():
+    at = page("generate")
+    at.slider(key="generate_seconds").set_value(6.0)
+    at.button(key="generate_go").click().run()
+    live_id = at.session_state["generate_live"]
+    again = reopened("generate", at.session_state["visitor"])
+    assert again.session_state["generate_live"] == live_id  # its progress and player, here
+    take = wait_for_take(again, 1)[0]
+    assert take.audio.shape == (1, 6 * 16000) and not take.stopped_early
+    at.run()  # the old session sees it finish too, but only one session collects it
+    assert not at.exception and ("takes" not in at.session_state or not at.session_state["takes"])
+    assert len(reopened("generate", at.session_state["visitor"]).session_state["takes"]) == 1
+
+
 def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page():
     at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
     at.slider(key="generate_seconds").set_value(7.5)

@@ -1,0 +1,100 @@
+"""Takes kept on disk, one folder per visitor, so that a reload or a restarted studio loses none of them.
+
+A visitor is a random id kept in the page's address (`?studio=…`): whoever opens that address sees
+those takes, so it is no secret, only a name. Each take is one `.npz` (its audio, float32, exact) and
+one `.json` (its settings). Folders nobody opened for KEEP_DAYS go when the studio next starts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+STORE_ENVIRONMENT = "WAVENET_STUDIO_TAKES"  # where the folders are; tests point it at a temporary folder
+DEFAULT_ROOT = Path.home() / ".cache" / "wavenet-studio" / "takes"
+KEEP_DAYS = 30
+VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+LIVE_FILE = "live.json"  # the takes being sampled, by page, so that a reload can pick them up again
+
+
+def store_root() -> Path:
+    return Path(os.environ.get(STORE_ENVIRONMENT) or DEFAULT_ROOT)
+
+
+def forget_old_visitors(root: Path, keep_days: float = KEEP_DAYS) -> None:
+    """Remove the folders of visitors who have not been back for `keep_days`."""
+    oldest = time.time() - keep_days * 86400
+    try:
+        for folder in root.iterdir():
+            if folder.is_dir() and VISITOR_ID.fullmatch(folder.name) and folder.stat().st_mtime < oldest:
+                shutil.rmtree(folder, ignore_errors=True)
+    except OSError:
+        pass  # no store yet, or one this user cannot read: nothing to forget
+
+
+def _plain(value):
+    """numpy's numbers as JSON's."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} cannot be saved")
+
+
+class TakeStore:
+    """One visitor's takes on disk, by key (any file-name-safe string)."""
+
+    def __init__(self, root: Path, visitor: str) -> None:
+        if not VISITOR_ID.fullmatch(visitor):
+            raise ValueError(f"not a visitor id: {visitor!r}")
+        self.folder = root / visitor
+
+    def put(self, key: str, settings: dict, audio: np.ndarray) -> None:
+        """Write one take; the settings file is written last, so a half-written take is never listed."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{key}.npz.part", "wb") as file:
+            np.savez_compressed(file, audio=np.asarray(audio, np.float32))
+        os.replace(self.folder / f"{key}.npz.part", self.folder / f"{key}.npz")
+        (self.folder / f"{key}.json.part").write_text(json.dumps(settings, default=_plain))
+        os.replace(self.folder / f"{key}.json.part", self.folder / f"{key}.json")
+
+    def remove(self, key: str) -> None:
+        for suffix in (".json", ".npz"):
+            (self.folder / f"{key}{suffix}").unlink(missing_ok=True)
+
+    def items(self) -> Iterator[tuple[str, dict, np.ndarray]]:
+        """(key, settings, audio) of every readable take, in no particular order; a damaged one is skipped
+        (and left on disk, where it harms nothing)."""
+        if not self.folder.is_dir():
+            return
+        os.utime(self.folder)  # the visitor is back: their folder is not old
+        for settings_file in self.folder.glob("*.json"):
+            if settings_file.name == LIVE_FILE:
+                continue
+            try:
+                settings = json.loads(settings_file.read_text())
+                with np.load(settings_file.with_suffix(".npz")) as saved:
+                    audio = saved["audio"]
+            except (OSError, ValueError, KeyError, EOFError):
+                continue
+            yield settings_file.stem, settings, audio
+
+    def live(self) -> dict[str, str]:
+        """The ids of the takes being sampled, by page."""
+        try:
+            return dict(json.loads((self.folder / LIVE_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def set_live(self, page: str, take_id: str | None) -> None:
+        live = self.live()
+        if take_id:
+            live[page] = take_id
+        else:
+            live.pop(page, None)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / LIVE_FILE).write_text(json.dumps(live))

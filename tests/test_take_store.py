@@ -1,0 +1,51 @@
+"""Takes kept on disk per visitor: exact, never half-read, forgotten only after a long absence."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+from studio.take_store import TakeStore, forget_old_visitors
+
+VISITOR = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_take_comes_back_exactly_and_a_half_written_one_is_not_listed(tmp_path):
+    store = TakeStore(tmp_path, VISITOR)
+    audio = np.random.default_rng(0).uniform(-1, 1, (2, 1000)).astype(np.float32)
+    store.put("first", {"seed": np.int64(7), "temperature": 0.9}, audio)
+    (store.folder / "second.npz.part").write_bytes(b"cut short")  # a studio killed while writing
+    [(key, settings, kept)] = list(store.items())
+    assert key == "first" and settings == {"seed": 7, "temperature": 0.9}
+    assert np.array_equal(kept, audio)
+    store.remove("first")
+    assert list(store.items()) == []
+
+
+def test_the_live_takes_are_remembered_by_page(tmp_path):
+    store = TakeStore(tmp_path, VISITOR)
+    assert store.live() == {}
+    store.set_live("generate", "abc")
+    store.set_live("continue", "def")
+    store.set_live("generate", None)
+    assert store.live() == {"continue": "def"}
+    (store.folder / "live.json").write_text("[not")
+    assert store.live() == {}
+
+
+def test_only_a_real_visitor_id_names_a_folder(tmp_path):
+    for made_up in ("../" + VISITOR, VISITOR.upper(), "", VISITOR + "0"):
+        with pytest.raises(ValueError):
+            TakeStore(tmp_path, made_up)
+
+
+def test_visitors_away_for_the_keeping_time_are_forgotten(tmp_path):
+    away, back, other = tmp_path / ("a" * 32), tmp_path / ("b" * 32), tmp_path / "not-a-visitor"
+    for folder in (away, back, other):
+        folder.mkdir()
+    long_ago = time.time() - 31 * 86400
+    for folder in (away, other):
+        os.utime(folder, (long_ago, long_ago))
+    forget_old_visitors(tmp_path, keep_days=30)
+    assert not away.exists() and back.exists() and other.exists()
+    forget_old_visitors(tmp_path / "missing")  # no store yet: nothing to do
