@@ -31,9 +31,9 @@ if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2 
 comparison_view.show_problems()
 comparison_view.progress_panel()
 
-takes = st.session_state.get("compare_results", [])
+takes, described = comparison_view.results()
 if takes:
-    st.caption(f"Settings of these takes: {st.session_state.get('compare_described', '')}")
+    st.caption(f"Settings of these takes: {described}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
                            "receptive field": t.facts["receptive field"].split(" (")[0],
                            **dict(zip(("val. bits/sample", "bits measured on"),

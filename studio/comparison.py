@@ -56,6 +56,8 @@ class Comparison:
     samples_per_second: float = 0.0
     finished: bool = False
     ended: float | None = None
+    connected: Callable[[], bool] = lambda: True  # the browser session that asked for it
+    collected: bool = False  # its results are on a page (see studio.comparison_view)
 
     @property
     def left_out(self) -> list[str]:
@@ -111,9 +113,9 @@ def start_comparison(contenders: list[Contender], settings: GenerationSettings, 
     """Sample each contender in turn in a worker thread; it stops soon after its browser session has gone."""
     for contender in contenders:
         settings.check(contender.model.config.classes)
-    comparison = Comparison(contenders, settings, described)
+    comparison = Comparison(contenders, settings, described, connected=session_connected())
     _comparisons.add(comparison)
-    session_gone = orphan_check(session_connected(), comparison.cancel)
+    session_gone = orphan_check(lambda: comparison.connected(), comparison.cancel)  # a reload may hand it on
     threading.Thread(target=comparison._run, args=(session_gone,), daemon=True,
                      name=f"compare-{comparison.id[:8]}").start()
     return comparison

@@ -46,12 +46,13 @@ def _plain(value):
 
 
 class TakeStore:
-    """One visitor's takes on disk, by key (any file-name-safe string)."""
+    """One visitor's takes on disk, by key (any file-name-safe string); a `shelf` keeps another kind
+    of take (a comparison's) apart from the take list."""
 
-    def __init__(self, root: Path, visitor: str) -> None:
+    def __init__(self, root: Path, visitor: str, shelf: str = "") -> None:
         if not VISITOR_ID.fullmatch(visitor):
             raise ValueError(f"not a visitor id: {visitor!r}")
-        self.folder = root / visitor
+        self.folder = root / visitor / shelf if shelf else root / visitor
 
     def put(self, key: str, settings: dict, audio: np.ndarray) -> None:
         """Write one take; the settings file is written last, so a half-written take is never listed."""
@@ -65,6 +66,10 @@ class TakeStore:
     def remove(self, key: str) -> None:
         for suffix in (".json", ".npz"):
             (self.folder / f"{key}{suffix}").unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        for key, _, _ in list(self.items()):
+            self.remove(key)
 
     def items(self) -> Iterator[tuple[str, dict, np.ndarray]]:
         """(key, settings, audio) of every readable take, in no particular order; a damaged one is skipped

@@ -102,10 +102,10 @@ def _old_visitors_forgotten(root: Path) -> bool:
     return True
 
 
-def take_store() -> TakeStore:
+def take_store(shelf: str = "") -> TakeStore:
     root = store_root()
     _old_visitors_forgotten(root)
-    return TakeStore(root, visitor_id())
+    return TakeStore(root, visitor_id(), shelf)
 
 
 def session_takes() -> list[Take]:

@@ -446,6 +446,11 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
     assert all(t.audio.shape == (2, 8000) for t in takes)
     at.radio(key="compare_variation").set_value(1).run()
     assert not at.exception
+    again = reopened("compare", at.session_state["visitor"])  # a reload keeps the comparison
+    kept = again.session_state["compare_results"]
+    assert [t.name for t in kept] == [t.name for t in takes] and np.array_equal(kept[1].audio, takes[1].audio)
+    assert kept[0].snr == takes[0].snr and len(again.dataframe) == 1 and len(again.get("audio")) == 2 * compared
+    assert again.session_state["compare_described"] == at.session_state["compare_described"]
 
 
 def test_stopping_a_comparison_keeps_what_was_sampled():
@@ -460,13 +465,13 @@ def test_stopping_a_comparison_keeps_what_was_sampled():
     deadline = time.time() + 60
     while comparison.fraction == 0 and time.time() < deadline:  # the first checkpoint has sampled something
         time.sleep(0.2)
-    at.run()
-    at.button(key="compare_stop").click().run()
-    [take] = wait_for_comparison(at)
+    again = reopened("compare", at.session_state["visitor"])  # reloaded while it samples: it carries on here
+    again.button(key="compare_stop").click().run()
+    [take] = wait_for_comparison(again)
     assert take.stopped_early and 0 < take.sampled_seconds < 60 and take.audio.shape[1] < 60 * 16000
-    assert any("stopped early" in c.value for c in at.caption)
-    assert any(f"stopped before {comparison.contenders[1].name}" in c.value for c in at.caption)
-    assert not at.error  # a Stop is not a failure
+    assert any("stopped early" in c.value for c in again.caption)
+    assert any(f"stopped before {comparison.contenders[1].name}" in c.value for c in again.caption)
+    assert not again.error  # a Stop is not a failure
 
 
 def test_the_audio_route_streams_a_take_from_any_sample_on():
