@@ -6,7 +6,7 @@ fresh server's first request would show the folder's file names as navigation.
 """
 import streamlit as st
 
-from studio.takes import visitor_id
+from studio.take_store import visitor_id
 
 st.set_page_config(page_title="WaveNet Piano Studio", page_icon="🎹", layout="wide")
 visitor_id()  # back in the address after a move to another page, so that a reload finds the takes

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from studio.plots import waveform
+from studio.take_store import take_store
 from wavenet.audio import AudioError, Clip, read_clip, sound_starts
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
@@ -43,12 +44,11 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     upload = st.file_uploader(f"A piano clip: WAV, FLAC, OGG or MP3, up to {MAX_UPLOAD_MB} MB and "
                               f"{MAX_CLIP_SECONDS // 60} minutes", type=["wav", "flac", "ogg", "mp3"],
                               key=f"{page}_upload")
-    kept = f"{page}_uploaded"  # (file name, bytes) of the last usable upload
     if upload is None:
-        if kept not in st.session_state:
+        if (earlier := uploaded_earlier(page)) is None:
             st.info("Choose a file to continue.")
             return None, ""
-        name, data = st.session_state[kept]
+        name, data = earlier
         st.caption(f"Using {name}, uploaded earlier; choose another file to replace it.")
     else:
         name, data = upload.name, None
@@ -67,8 +67,28 @@ def clip_picker(page: str, sample_rate: int) -> tuple[np.ndarray | None, str]:
     if clip.channels > 1:
         channels = "is stereo" if clip.channels == 2 else f"has {clip.channels} channels"
         st.caption(f"{name} {channels}, mixed to one: the model hears mono.")
-    st.session_state[kept] = (name, data)
+    if upload is not None and uploaded_earlier(page) != (name, data):
+        _keep_upload(page, name, data)
     return clip.audio, name
+
+
+def uploaded_earlier(page: str) -> tuple[str, bytes] | None:
+    """(file name, bytes) of the page's last usable upload: kept in the session, and on disk for a reload."""
+    kept = f"{page}_uploaded"
+    if kept not in st.session_state:
+        try:
+            st.session_state[kept] = take_store().kept_upload(page)
+        except OSError:
+            st.session_state[kept] = None
+    return st.session_state[kept]
+
+
+def _keep_upload(page: str, name: str, data: bytes) -> None:
+    st.session_state[f"{page}_uploaded"] = (name, data)
+    try:
+        take_store().keep_upload(page, name, data)
+    except OSError:
+        pass  # it is kept in the session all the same; only a reload would need it again
 
 
 def lead_in_seconds(clip: np.ndarray, sample_rate: int) -> float:
@@ -93,7 +113,7 @@ def restore_prime(page: str, source: str, region: tuple[float, float] | None) ->
         return True
     if source == EXAMPLE.name:
         st.session_state[f"{page}_clip_source"] = EXAMPLE_LABEL
-    elif st.session_state.get(f"{page}_uploaded", ("",))[0] == source:
+    elif (uploaded_earlier(page) or ("",))[0] == source:
         st.session_state[f"{page}_clip_source"] = UPLOAD_LABEL
     else:
         return False

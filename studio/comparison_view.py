@@ -11,7 +11,8 @@ from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import ComparedTake, Comparison, Contender, get_comparison, start_comparison
 from studio.live import session_connected
 from studio.models import display_name, facts, load
-from studio.takes import sampling_label, take_store
+from studio.take_store import take_store
+from studio.takes import sampling_label
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
 

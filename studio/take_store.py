@@ -2,7 +2,9 @@
 
 A visitor is a random id kept in the page's address (`?studio=…`): whoever opens that address sees
 those takes, so it is no secret, only a name. Each take is one `.npz` (its audio, float32, exact) and
-one `.json` (its settings). Folders nobody opened for KEEP_DAYS go when the studio next starts.
+one `.json` (its settings); beside them, the last comparison (a shelf of its own), each page's last
+upload, and which takes are being sampled. Folders nobody opened for KEEP_DAYS go when the studio
+next starts.
 """
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import streamlit as st
 
 STORE_ENVIRONMENT = "WAVENET_STUDIO_TAKES"  # where the folders are; tests point it at a temporary folder
 DEFAULT_ROOT = Path.home() / ".cache" / "wavenet-studio" / "takes"
@@ -88,6 +92,25 @@ class TakeStore:
                 continue
             yield settings_file.stem, settings, audio
 
+    def keep_upload(self, page: str, name: str, data: bytes) -> None:
+        """The page's last usable upload (one per page), so that a reload still has the clip to continue."""
+        uploads = self.folder / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        (uploads / f"{page}.part").write_bytes(data)
+        os.replace(uploads / f"{page}.part", uploads / f"{page}.clip")
+        (uploads / f"{page}.json").write_text(json.dumps({"name": name, "bytes": len(data)}))
+
+    def kept_upload(self, page: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the page's last usable upload, if it is whole."""
+        try:
+            name = json.loads((self.folder / "uploads" / f"{page}.json").read_text())
+            data = (self.folder / "uploads" / f"{page}.clip").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(name, dict) or name.get("bytes") != len(data) or not isinstance(name.get("name"), str):
+            return None
+        return name["name"], data
+
     def live(self) -> dict[str, str]:
         """The ids of the takes being sampled, by page."""
         try:
@@ -103,3 +126,27 @@ class TakeStore:
             live.pop(page, None)
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / LIVE_FILE).write_text(json.dumps(live))
+
+
+def visitor_id() -> str:
+    """This visitor's id, kept in the page's address (`?studio=…`) so that a reload finds their takes.
+    Called on every run: moving to another page clears the address's parameters."""
+    if "visitor" not in st.session_state:
+        given = st.query_params.get("studio", "")
+        st.session_state["visitor"] = given if VISITOR_ID.fullmatch(given) else uuid.uuid4().hex
+    if st.query_params.get("studio") != st.session_state["visitor"]:
+        st.query_params["studio"] = st.session_state["visitor"]
+    return st.session_state["visitor"]
+
+
+@st.cache_resource(show_spinner=False)
+def _old_visitors_forgotten(root: Path) -> bool:
+    """Once per studio process and store folder."""
+    forget_old_visitors(root)
+    return True
+
+
+def take_store(shelf: str = "") -> TakeStore:
+    root = store_root()
+    _old_visitors_forgotten(root)
+    return TakeStore(root, visitor_id(), shelf)

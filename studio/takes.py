@@ -14,7 +14,7 @@ from studio.clips import restore_prime
 from studio.controls import apply_settings
 from studio.models import display_name
 from studio.plots import cqt_figure, waveform
-from studio.take_store import VISITOR_ID, TakeStore, forget_old_visitors, store_root
+from studio.take_store import TakeStore, take_store
 from wavenet.audio import audio_bytes
 
 
@@ -82,30 +82,6 @@ def take_filename(checkpoint: str, settings: dict, variation: int | None, extens
 def safe_name(text: str, limit: int = 40) -> str:
     """`text` as a file-name part: letters, digits, '-' and '_' only."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:limit] or "clip"
-
-
-def visitor_id() -> str:
-    """This visitor's id, kept in the page's address (`?studio=…`) so that a reload finds their takes.
-    Called on every run: moving to another page clears the address's parameters."""
-    if "visitor" not in st.session_state:
-        given = st.query_params.get("studio", "")
-        st.session_state["visitor"] = given if VISITOR_ID.fullmatch(given) else uuid.uuid4().hex
-    if st.query_params.get("studio") != st.session_state["visitor"]:
-        st.query_params["studio"] = st.session_state["visitor"]
-    return st.session_state["visitor"]
-
-
-@st.cache_resource(show_spinner=False)
-def _old_visitors_forgotten(root: Path) -> bool:
-    """Once per studio process and store folder."""
-    forget_old_visitors(root)
-    return True
-
-
-def take_store(shelf: str = "") -> TakeStore:
-    root = store_root()
-    _old_visitors_forgotten(root)
-    return TakeStore(root, visitor_id(), shelf)
 
 
 def session_takes() -> list[Take]:

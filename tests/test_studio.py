@@ -160,6 +160,22 @@ def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
     assert "takes" not in page("continue").session_state or not page("continue").session_state["takes"]
 
 
+def test_an_uploaded_clip_survives_a_reload_with_the_continuations_made_from_it():
+    at = page("continue")
+    at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
+    at.file_uploader(key="continue_upload").upload("my take.wav", audio_bytes(tone(2.0), 16000), "audio/wav").run()
+    at.slider(key="continue_region").set_value((0.5, 1.5)).run()
+    at.slider(key="continue_seconds").set_value(0.5)
+    at.button(key="continue_go").click().run()
+    take = wait_for_take(at, 1)[0]
+    again = reopened("continue", at.session_state["visitor"])
+    again.button(key=f"again_{take.created}").click().run()  # "same settings again" finds the clip
+    assert not again.exception and not any("no longer uploaded" in t.value for t in again.toast)
+    assert again.radio(key="continue_clip_source").value == "Upload a piano clip"
+    assert any("Using my take.wav, uploaded earlier" in c.value for c in again.caption)
+    assert again.slider(key="continue_region").value == (0.5, 1.5)
+
+
 def test_a_damaged_saved_take_or_a_made_up_address_is_passed_over():
     from studio.take_store import TakeStore, store_root
 

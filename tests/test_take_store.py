@@ -49,3 +49,13 @@ def test_visitors_away_for_the_keeping_time_are_forgotten(tmp_path):
     forget_old_visitors(tmp_path, keep_days=30)
     assert not away.exists() and back.exists() and other.exists()
     forget_old_visitors(tmp_path / "missing")  # no store yet: nothing to do
+
+
+def test_a_page_keeps_its_last_upload_and_a_cut_short_one_is_not_offered(tmp_path):
+    store = TakeStore(tmp_path, VISITOR)
+    assert store.kept_upload("continue") is None
+    store.keep_upload("continue", "mine.wav", b"RIFF....")
+    store.keep_upload("continue", "newer.flac", b"fLaC" * 100)
+    assert store.kept_upload("continue") == ("newer.flac", b"fLaC" * 100)
+    (store.folder / "uploads" / "continue.clip").write_bytes(b"fLaC")  # damaged since
+    assert store.kept_upload("continue") is None
