@@ -11,7 +11,7 @@ from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import ComparedTake, Comparison, Contender, get_comparison, start_comparison
 from studio.live import session_connected
 from studio.models import display_name, facts, load
-from studio.take_store import take_store
+from studio.take_store import remember_running, running_before_reload, take_store
 from studio.takes import sampling_label
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
@@ -29,19 +29,12 @@ def running() -> bool:
 
 def _pick_up() -> None:
     """After a reload: the comparison this visitor was running carries on in this browser session."""
-    comparison = get_comparison(take_store().live().get(SHELF, ""))
+    comparison = get_comparison(running_before_reload(SHELF))
     if comparison is None or comparison.collected:
-        _remember_running(None)
+        remember_running(SHELF, None)
         return
     comparison.connected = session_connected()
     st.session_state["compare_job"] = comparison.id
-
-
-def _remember_running(comparison_id: str | None) -> None:
-    try:
-        take_store().set_live(SHELF, comparison_id)
-    except OSError:
-        pass  # only a reload's convenience
 
 
 def results() -> tuple[list[ComparedTake], str]:
@@ -98,7 +91,7 @@ def start(names: list[str], settings: GenerationSettings, prime_seconds: float |
     described = (f"{settings.seconds:g} s · {sampling_label(settings.to_dict())}"
                  + (f" · primed with {prime_seconds:g} s of the example clip" if prime_seconds else ""))
     st.session_state["compare_job"] = start_comparison(contenders, settings, described).id
-    _remember_running(st.session_state["compare_job"])
+    remember_running(SHELF, st.session_state["compare_job"])
     st.rerun()  # draw the page again as busy: its button disabled, the progress shown
 
 
@@ -125,7 +118,7 @@ def progress_panel() -> None:
         if collected:  # by another tab: read what it kept
             st.session_state.pop("compare_results", None)
             st.rerun(scope="app")
-        _remember_running(None)
+        remember_running(SHELF, None)
         left_out = comparison.left_out
         _keep(comparison, comparison.described + (
             f" · stopped before {', '.join(map(display_name, left_out))}" if left_out else ""))

@@ -11,7 +11,7 @@ import streamlit as st
 from studio.live import LiveTake, get_take, session_connected, start_take
 from studio.models import display_name
 from studio.player import streaming_player
-from studio.take_store import take_store
+from studio.take_store import remember_running, running_before_reload
 from studio.takes import Take, add_take
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
@@ -28,7 +28,7 @@ def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettin
           prime: np.ndarray | None = None, source: str = "", region: tuple[float, float] | None = None) -> None:
     take = start_take(model, checkpoint, settings, prime, source, region)
     st.session_state[f"{page}_live"] = take.id
-    _remember_live(page, take.id)
+    remember_running(page, take.id)
     st.session_state.pop(f"{page}_playing", None)  # its player silences the take before
     st.session_state.pop(f"{page}_playback_stopped", None)
     st.rerun()  # draw the page again as busy: its Generate button disabled, the live panel shown
@@ -44,19 +44,12 @@ def running(page: str) -> LiveTake | None:
 def _pick_up(page: str) -> None:
     """After a reload: the take this visitor was sampling here carries on in this browser session (or,
     if its old session's grace ran out, it stopped and keeps what it sampled, to be collected here)."""
-    take = get_take(take_store().live().get(page, ""))
+    take = get_take(running_before_reload(page))
     if take is None or take.collected:
-        _remember_live(page, None)
+        remember_running(page, None)
         return
     take.connected = session_connected()
     st.session_state[f"{page}_live"] = take.id
-
-
-def _remember_live(page: str, take_id: str | None) -> None:
-    try:
-        take_store().set_live(page, take_id)
-    except OSError:
-        pass  # only a reload's convenience: the take itself is unaffected
 
 
 def _finish(page: str, take: LiveTake) -> None:
@@ -65,7 +58,7 @@ def _finish(page: str, take: LiveTake) -> None:
         if take.collected:
             return
         take.collected = True
-    _remember_live(page, None)
+    remember_running(page, None)
     if take.error:
         st.session_state[f"{page}_error"] = f"The generation failed: {take.error}"
         return

@@ -150,3 +150,17 @@ def take_store(shelf: str = "") -> TakeStore:
     root = store_root()
     _old_visitors_forgotten(root)
     return TakeStore(root, visitor_id(), shelf)
+
+
+def remember_running(page: str, work_id: str | None) -> None:
+    """Note (or, with None, forget) the take or comparison this visitor has running on a page, for a
+    reload to pick up."""
+    try:
+        take_store().set_live(page, work_id)
+    except OSError:
+        pass  # only a reload's convenience: the work itself is unaffected
+
+
+def running_before_reload(page: str) -> str:
+    """The id `remember_running` noted for the page ('' for none)."""
+    return take_store().live().get(page, "")
