@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from studio.plots import waveform
-from studio.take_store import take_store
+from studio.visitor import visitor_store
 from wavenet.audio import AudioError, Clip, read_clip, sound_starts
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "fats_waller_aint_misbehavin_45s.wav"
@@ -77,7 +77,7 @@ def uploaded_earlier(page: str) -> tuple[str, bytes] | None:
     kept = f"{page}_uploaded"
     if kept not in st.session_state:
         try:
-            st.session_state[kept] = take_store().kept_upload(page)
+            st.session_state[kept] = visitor_store().kept_upload(page)
         except OSError:
             st.session_state[kept] = None
     return st.session_state[kept]
@@ -86,7 +86,7 @@ def uploaded_earlier(page: str) -> tuple[str, bytes] | None:
 def _keep_upload(page: str, name: str, data: bytes) -> None:
     st.session_state[f"{page}_uploaded"] = (name, data)
     try:
-        take_store().keep_upload(page, name, data)
+        visitor_store().keep_upload(page, name, data)
     except OSError:
         pass  # it is kept in the session all the same; only a reload would need it again
 

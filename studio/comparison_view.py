@@ -11,7 +11,7 @@ from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import ComparedTake, Comparison, Contender, get_comparison, start_comparison
 from studio.live import session_connected
 from studio.models import display_name, facts, load
-from studio.take_store import remember_running, running_before_reload, take_store
+from studio.visitor import remember_running, running_before_reload, visitor_store
 from studio.takes import sampling_label
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
@@ -46,7 +46,7 @@ def results() -> tuple[list[ComparedTake], str]:
 
 def _saved_results() -> tuple[list[ComparedTake], str]:
     try:
-        saved = sorted(take_store(SHELF).items(), key=lambda item: item[1].get("order", 0))
+        saved = sorted(visitor_store(SHELF).items(), key=lambda item: item[1].get("order", 0))
         takes = [ComparedTake(**{name: value for name, value in meta.items() if name not in ("order", "described")},
                               audio=audio) for _, meta, audio in saved]
     except (OSError, TypeError, ValueError, AttributeError):
@@ -58,7 +58,7 @@ def _keep(comparison: Comparison, described: str) -> None:
     """Show the comparison's results on this page, and keep them on disk in place of the last ones."""
     st.session_state["compare_results"], st.session_state["compare_described"] = comparison.takes, described
     try:
-        store = take_store(SHELF)
+        store = visitor_store(SHELF)
         store.clear()
         for order, take in enumerate(comparison.takes):
             meta = {each.name: getattr(take, each.name) for each in fields(take) if each.name != "audio"}

@@ -11,7 +11,7 @@ import streamlit as st
 from studio.live import LiveTake, get_take, session_connected, start_take
 from studio.models import display_name
 from studio.player import streaming_player
-from studio.take_store import remember_running, running_before_reload
+from studio.visitor import remember_running, running_before_reload
 from studio.takes import Take, add_take
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings

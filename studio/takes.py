@@ -14,7 +14,7 @@ from studio.clips import restore_prime
 from studio.controls import apply_settings
 from studio.models import display_name
 from studio.plots import cqt_figure, waveform
-from studio.take_store import TakeStore, take_store
+from studio.visitor import VisitorStore, visitor_store
 from wavenet.audio import audio_bytes
 
 
@@ -87,11 +87,11 @@ def safe_name(text: str, limit: int = 40) -> str:
 def session_takes() -> list[Take]:
     """This visitor's takes, newest first: read from disk on their first run in this browser session."""
     if "takes" not in st.session_state:
-        st.session_state["takes"] = sorted(_saved_takes(take_store()), key=lambda take: take.created, reverse=True)
+        st.session_state["takes"] = sorted(_saved_takes(visitor_store()), key=lambda take: take.created, reverse=True)
     return st.session_state["takes"]
 
 
-def _saved_takes(store: TakeStore) -> list[Take]:
+def _saved_takes(store: VisitorStore) -> list[Take]:
     """The store's takes that still make a Take (one written by another version may not)."""
     takes = []
     try:
@@ -108,7 +108,7 @@ def _saved_takes(store: TakeStore) -> list[Take]:
 def add_take(take: Take) -> None:
     session_takes().insert(0, take)
     try:
-        take_store().put(take.key, take.saved_settings(), take.audio)
+        visitor_store().put(take.key, take.saved_settings(), take.audio)
     except OSError as error:
         st.toast(f"This take could not be kept on disk ({error.strerror or error}): it is here until you "
                  "reload the page, so download it if you want to keep it.")
@@ -117,7 +117,7 @@ def add_take(take: Take) -> None:
 def delete_take(take: Take) -> None:
     session_takes().remove(take)
     try:
-        take_store().remove(take.key)
+        visitor_store().remove(take.key)
     except OSError as error:
         st.toast(f"This take could not be deleted from disk ({error.strerror or error}): it comes back on reload.")
 

@@ -167,6 +167,7 @@ def test_a_reload_while_sampling_keeps_the_take_and_the_takes_before_it(studio_u
     assert "studio=" in page.url
     page.reload()  # while the second take is sampled
     page.get_by_role("button", name="⏹ Stop sampling").wait_for(timeout=60_000)  # it carries on here
+    assert page.get_by_test_id("stSliderThumbValue").first.inner_text() == "24.00"  # the controls as left
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
     page.get_by_role("button", name="⏹ Stop sampling").wait_for(state="detached", timeout=120_000)
     page.get_by_test_id("stExpander").nth(1).wait_for(timeout=60_000)  # both takes are listed

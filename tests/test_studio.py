@@ -177,14 +177,14 @@ def test_an_uploaded_clip_survives_a_reload_with_the_continuations_made_from_it(
 
 
 def test_a_damaged_saved_take_or_a_made_up_address_is_passed_over():
-    from studio.take_store import TakeStore, store_root
+    from studio.visitor import VisitorStore, store_root
 
     at = page("generate")
     at.slider(key="generate_seconds").set_value(0.5)
     at.button(key="generate_go").click().run()
     take = wait_for_take(at, 1)[0]
     visitor = at.session_state["visitor"]
-    folder = TakeStore(store_root(), visitor).folder
+    folder = VisitorStore(store_root(), visitor).folder
     (folder / "broken.json").write_text('{"page": "generate"')
     (folder / "nothing.json").write_text("{}")
     (folder / "nothing.npz").write_bytes(b"not numpy")
@@ -208,7 +208,7 @@ def test_a_reload_while_sampling_picks_the_take_up_in_the_new_session():
     assert len(reopened("generate", at.session_state["visitor"]).session_state["takes"]) == 1
 
 
-def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page():
+def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page_and_a_reload():
     at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
     at.slider(key="generate_seconds").set_value(7.5)
     at.sidebar.selectbox(key="checkpoint").set_value("piano-medium").run()
@@ -226,6 +226,15 @@ def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page()
     assert any("my take.wav" in c.value for c in at.caption)
     assert at.slider(key="continue_region").value == (0.5, 1.5)
     assert not at.button(key="continue_go").disabled
+    again = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120)
+    again.query_params["studio"] = at.session_state["visitor"]
+    again.run()  # a reload opens the first page: the controls are as they were left
+    assert not again.exception, again.exception
+    assert again.slider(key="generate_seconds").value == 7.5
+    assert again.sidebar.selectbox(key="checkpoint").value == "piano-medium"
+    again.switch_page("app_pages/continue.py").run()
+    assert any("my take.wav" in c.value for c in again.caption)
+    assert again.slider(key="continue_region").value == (0.5, 1.5)
 
 
 @pytest.mark.parametrize("name, content, message", [

@@ -1,10 +1,10 @@
-"""Takes kept on disk, one folder per visitor, so that a reload or a restarted studio loses none of them.
+"""What a visitor made and chose, kept on disk, so that a reload or a restarted studio loses none of it.
 
 A visitor is a random id kept in the page's address (`?studio=…`): whoever opens that address sees
-those takes, so it is no secret, only a name. Each take is one `.npz` (its audio, float32, exact) and
+their takes, so it is no secret, only a name. Each take is one `.npz` (its audio, float32, exact) and
 one `.json` (its settings); beside them, the last comparison (a shelf of its own), each page's last
-upload, and which takes are being sampled. Folders nobody opened for KEEP_DAYS go when the studio
-next starts.
+upload, the controls as they were left, and which takes are being sampled. Folders nobody opened for
+KEEP_DAYS go when the studio next starts.
 """
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ DEFAULT_ROOT = Path.home() / ".cache" / "wavenet-studio" / "takes"
 KEEP_DAYS = 30
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 LIVE_FILE = "live.json"  # the takes being sampled, by page, so that a reload can pick them up again
+CONTROLS_FILE = "controls.json"
+# The session state a reload brings back: the controls that persist across pages within a session.
+CONTROLS = re.compile(r"checkpoint|training_(run|x)|compare_(checkpoints|use_prime|prime_seconds)"
+                      r"|(generate|continue|compare)_(seconds|temperature|min_p|seed|variations|random_first"
+                      r"|first_sample|fresh_seed|mode|clip_source|region|region_clip)")
 
 
 def store_root() -> Path:
@@ -49,7 +54,7 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} cannot be saved")
 
 
-class TakeStore:
+class VisitorStore:
     """One visitor's takes on disk, by key (any file-name-safe string); a `shelf` keeps another kind
     of take (a comparison's) apart from the take list."""
 
@@ -82,7 +87,7 @@ class TakeStore:
             return
         os.utime(self.folder)  # the visitor is back: their folder is not old
         for settings_file in self.folder.glob("*.json"):
-            if settings_file.name == LIVE_FILE:
+            if settings_file.name in (LIVE_FILE, CONTROLS_FILE):
                 continue
             try:
                 settings = json.loads(settings_file.read_text())
@@ -110,6 +115,16 @@ class TakeStore:
         if not isinstance(name, dict) or name.get("bytes") != len(data) or not isinstance(name.get("name"), str):
             return None
         return name["name"], data
+
+    def controls(self) -> dict:
+        try:
+            return dict(json.loads((self.folder / CONTROLS_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def set_controls(self, values: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / CONTROLS_FILE).write_text(json.dumps(values, default=_plain))
 
     def live(self) -> dict[str, str]:
         """The ids of the takes being sampled, by page."""
@@ -146,21 +161,50 @@ def _old_visitors_forgotten(root: Path) -> bool:
     return True
 
 
-def take_store(shelf: str = "") -> TakeStore:
+def visitor_store(shelf: str = "") -> VisitorStore:
     root = store_root()
     _old_visitors_forgotten(root)
-    return TakeStore(root, visitor_id(), shelf)
+    return VisitorStore(root, visitor_id(), shelf)
 
 
 def remember_running(page: str, work_id: str | None) -> None:
     """Note (or, with None, forget) the take or comparison this visitor has running on a page, for a
     reload to pick up."""
     try:
-        take_store().set_live(page, work_id)
+        visitor_store().set_live(page, work_id)
     except OSError:
         pass  # only a reload's convenience: the work itself is unaffected
 
 
 def running_before_reload(page: str) -> str:
     """The id `remember_running` noted for the page ('' for none)."""
-    return take_store().live().get(page, "")
+    return visitor_store().live().get(page, "")
+
+
+def restore_controls() -> None:
+    """On a browser session's first run: the controls as this visitor left them before a reload.
+    Pages check what they get back (a checkpoint or clip that has gone is replaced as on a first visit)."""
+    if "controls_restored" in st.session_state:
+        return
+    st.session_state["controls_restored"] = True
+    for key, value in visitor_store().controls().items():
+        if CONTROLS.fullmatch(key):
+            st.session_state.setdefault(key, tuple(value) if key.endswith("_region") else value)
+    st.session_state["controls_remembered"] = _controls()
+
+
+def remember_controls() -> None:
+    """Keep the controls for a reload (written only when they changed). Called as each run starts, when
+    the browser's changes to the widgets are already in the session state."""
+    values = _controls()
+    if values == st.session_state.get("controls_remembered"):
+        return
+    try:
+        visitor_store().set_controls(values)
+    except (OSError, TypeError):
+        return  # a reload starts from the defaults: nothing made is lost
+    st.session_state["controls_remembered"] = values
+
+
+def _controls() -> dict:
+    return {key: value for key, value in st.session_state.items() if CONTROLS.fullmatch(key)}

@@ -5,13 +5,13 @@ import time
 import numpy as np
 import pytest
 
-from studio.take_store import TakeStore, forget_old_visitors
+from studio.visitor import VisitorStore, forget_old_visitors
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 
 
 def test_a_take_comes_back_exactly_and_a_half_written_one_is_not_listed(tmp_path):
-    store = TakeStore(tmp_path, VISITOR)
+    store = VisitorStore(tmp_path, VISITOR)
     audio = np.random.default_rng(0).uniform(-1, 1, (2, 1000)).astype(np.float32)
     store.put("first", {"seed": np.int64(7), "temperature": 0.9}, audio)
     (store.folder / "second.npz.part").write_bytes(b"cut short")  # a studio killed while writing
@@ -23,7 +23,7 @@ def test_a_take_comes_back_exactly_and_a_half_written_one_is_not_listed(tmp_path
 
 
 def test_the_live_takes_are_remembered_by_page(tmp_path):
-    store = TakeStore(tmp_path, VISITOR)
+    store = VisitorStore(tmp_path, VISITOR)
     assert store.live() == {}
     store.set_live("generate", "abc")
     store.set_live("continue", "def")
@@ -36,7 +36,7 @@ def test_the_live_takes_are_remembered_by_page(tmp_path):
 def test_only_a_real_visitor_id_names_a_folder(tmp_path):
     for made_up in ("../" + VISITOR, VISITOR.upper(), "", VISITOR + "0"):
         with pytest.raises(ValueError):
-            TakeStore(tmp_path, made_up)
+            VisitorStore(tmp_path, made_up)
 
 
 def test_visitors_away_for_the_keeping_time_are_forgotten(tmp_path):
@@ -52,10 +52,20 @@ def test_visitors_away_for_the_keeping_time_are_forgotten(tmp_path):
 
 
 def test_a_page_keeps_its_last_upload_and_a_cut_short_one_is_not_offered(tmp_path):
-    store = TakeStore(tmp_path, VISITOR)
+    store = VisitorStore(tmp_path, VISITOR)
     assert store.kept_upload("continue") is None
     store.keep_upload("continue", "mine.wav", b"RIFF....")
     store.keep_upload("continue", "newer.flac", b"fLaC" * 100)
     assert store.kept_upload("continue") == ("newer.flac", b"fLaC" * 100)
     (store.folder / "uploads" / "continue.clip").write_bytes(b"fLaC")  # damaged since
     assert store.kept_upload("continue") is None
+
+
+def test_the_controls_come_back_as_left_and_damaged_ones_are_ignored(tmp_path):
+    store = VisitorStore(tmp_path, VISITOR)
+    assert store.controls() == {}
+    store.set_controls({"generate_seconds": 7.5, "generate_seed": np.int64(3), "continue_region": (0.5, 1.5)})
+    assert store.controls() == {"generate_seconds": 7.5, "generate_seed": 3, "continue_region": [0.5, 1.5]}
+    assert list(store.items()) == []  # not mistaken for a take
+    (store.folder / "controls.json").write_text("{cut")
+    assert store.controls() == {}
