@@ -55,8 +55,9 @@ def _plain(value):
 
 
 class VisitorStore:
-    """One visitor's takes on disk, by key (any file-name-safe string); a `shelf` keeps another kind
-    of take (a comparison's) apart from the take list."""
+    """One visitor's folder: takes by key (any file-name-safe string), each page's last upload, the
+    controls, and what is being sampled. A `shelf` keeps another kind of take (a comparison's) apart
+    from the take list."""
 
     def __init__(self, root: Path, visitor: str, shelf: str = "") -> None:
         if not VISITOR_ID.fullmatch(visitor):
