@@ -19,7 +19,8 @@ st.session_state["compare_checkpoints"] = still_there
 chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
                         format_func=display_name, persist_state="session")
 use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime", persist_state="session")
-prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, 3.0, 0.5, key="compare_prime_seconds",
+st.session_state.setdefault("compare_prime_seconds", 3.0)
+prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, step=0.5, key="compare_prime_seconds",
                           disabled=not use_prime, persist_state="session")
 settings = generation_controls("compare", unique=not use_prime, include_prime=use_prime)
 
@@ -32,7 +33,7 @@ comparison_view.show_problems()
 comparison_view.progress_panel()
 
 takes, described = comparison_view.results()
-if takes:
+if takes and not comparison_view.running():  # the last results give way to the new ones
     st.caption(f"Settings of these takes: {described}")
     table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
                            "receptive field": t.facts["receptive field"].split(" (")[0],
@@ -44,7 +45,7 @@ if takes:
                            "SNR (dB)": " / ".join(f"{v:.1f}" for v in t.snr),
                            "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)}
                           for t in takes])
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, column_config={"sampled": st.column_config.TextColumn(width="medium")})
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample (setting "
                "up the sampler; when primed, also loading the prime into the model: one pass over its last "
                "receptive field); the first checkpoint of a comparison usually takes a little longer. "

@@ -10,6 +10,7 @@ import streamlit as st
 from studio import training_jobs
 from studio.models import checkpoint_names, device
 from studio.runs import LoggedSample, find_runs
+from studio.visitor import remember_controls
 from wavenet.train import step_samples
 
 RUNS = Path("runs")
@@ -30,6 +31,7 @@ run = runs[names.index(st.selectbox("Run", names, key="training_run", persist_st
 @st.fragment(run_every=5.0 if run.active else None)
 def progress() -> None:
     """Everything that changes while the run trains: its state, curves and logged samples."""
+    remember_controls()  # its own reruns skip the page's (and so the x axis chosen in it)
     st.caption(run.description())
     if run.process is not None:
         stop_column, log_column = st.columns([1, 4])

@@ -52,6 +52,8 @@ class Comparison:
     takes: list[ComparedTake] = field(default_factory=list)  # in the contenders' order
     errors: dict[str, str] = field(default_factory=dict)  # why a checkpoint failed, by name
     current: str = ""
+    current_number: int = 0  # 1 for the first checkpoint
+    current_seconds_left: float = float("nan")  # of the checkpoint sampling now
     fraction: float = 0.0  # of the whole comparison
     samples_per_second: float = 0.0
     finished: bool = False
@@ -72,7 +74,7 @@ class Comparison:
             for index, contender in enumerate(self.contenders):
                 if self.cancel.is_set():
                     break
-                self.current = contender.name
+                self.current, self.current_number = contender.name, index + 1
                 try:
                     take = self._sample(index, contender, session_gone)
                 except Exception as error:  # noqa: BLE001 - reported on the page, never a traceback
@@ -95,6 +97,7 @@ class Comparison:
                     start_up = time.perf_counter() - started - chunk.done / chunk.samples_per_second
                 speed = self.samples_per_second = chunk.samples_per_second
                 self.fraction = (index + chunk.done / chunk.total) / len(self.contenders)
+                self.current_seconds_left = (chunk.total - chunk.done) / speed
         audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((self.settings.variations, 0), np.float32)
         prime_samples = len(prime) if prime is not None else 0
         generated = audio[:, prime_samples:]

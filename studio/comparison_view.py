@@ -9,7 +9,7 @@ import streamlit as st
 
 from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import ComparedTake, Comparison, Contender, get_comparison, start_comparison
-from studio.live import session_connected
+from studio.live import also_connected
 from studio.models import display_name, facts, load
 from studio.visitor import remember_running, running_before_reload, visitor_store
 from studio.takes import sampling_label
@@ -33,7 +33,7 @@ def _pick_up() -> None:
     if comparison is None or comparison.collected:
         remember_running(SHELF, None)
         return
-    comparison.connected = session_connected()
+    comparison.connected = also_connected(comparison.connected)
     st.session_state["compare_job"] = comparison.id
 
 
@@ -125,7 +125,10 @@ def progress_panel() -> None:
         st.session_state.setdefault("compare_problems", []).extend(
             f"{display_name(name)} failed: {error}" for name, error in comparison.errors.items())
         st.rerun(scope="app")
-    speed = f" · {comparison.samples_per_second:,.0f} samples/s" if comparison.samples_per_second else ""
-    st.progress(min(comparison.fraction, 1.0), text=f"Sampling {comparison.current or '…'}{speed}")
+    which = (f"{display_name(comparison.current)} ({comparison.current_number} of {len(comparison.contenders)})"
+             if comparison.current else "…")
+    speed = (f" · {comparison.samples_per_second:,.0f} samples/s · {comparison.current_seconds_left:.0f} s left "
+             "for this one" if comparison.samples_per_second else "")
+    st.progress(min(comparison.fraction, 1.0), text=f"Sampling {which}{speed}")
     if st.button("⏹ Stop", key="compare_stop", help="Keeps what was sampled so far"):
         comparison.cancel.set()

@@ -26,6 +26,13 @@ PLAYER_LEAD_SECONDS = 0.5  # the player's first lead (0.3 s) and the chunks' way
 ORPHAN_GRACE_SECONDS = 5.0  # a session that reconnects within this keeps its take sampling
 
 
+def also_connected(check: Callable[[], bool]) -> Callable[[], bool]:
+    """`check`, or the session running this script: a take picked up by a reloaded page (or a second tab)
+    goes on while either is there."""
+    here = session_connected()
+    return lambda: here() or check()
+
+
 def session_connected() -> Callable[[], bool]:
     """A check, callable from any thread, of whether the browser session running this script is still
     connected. Pages of one session share its connection, so a visit to another page does not count as gone;

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from studio.live import LiveTake, get_take, session_connected, start_take
+from studio.live import LiveTake, also_connected, get_take, start_take
 from studio.models import display_name
 from studio.player import streaming_player
 from studio.visitor import remember_running, running_before_reload
@@ -48,7 +48,7 @@ def _pick_up(page: str) -> None:
     if take is None or take.collected:
         remember_running(page, None)
         return
-    take.connected = session_connected()
+    take.connected = also_connected(take.connected)
     st.session_state[f"{page}_live"] = take.id
 
 

@@ -160,8 +160,9 @@ def take_list(page: str) -> None:
         return
     st.subheader("Your takes")
     for index, take in enumerate(takes):
-        with st.expander(f"{display_name(take.checkpoint)} · {sampling_label(take.settings)} · {take.length_label()}",
-                         expanded=index == 0):
+        made = time.strftime("%d %b %H:%M:%S", time.localtime(take.created))
+        with st.expander(f"{display_name(take.checkpoint)} · {sampling_label(take.settings)} · {take.length_label()}"
+                         f" · {made}", expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
             if row.button("🗑 Delete", key=f"delete_{take.created}"):

@@ -136,6 +136,8 @@ class VisitorStore:
 
     def set_live(self, page: str, take_id: str | None) -> None:
         live = self.live()
+        if live.get(page) == take_id:
+            return
         if take_id:
             live[page] = take_id
         else:

@@ -208,6 +208,32 @@ def test_a_reload_while_sampling_picks_the_take_up_in_the_new_session():
     assert len(reopened("generate", at.session_state["visitor"]).session_state["takes"]) == 1
 
 
+def test_a_take_picked_up_by_a_second_tab_samples_on_when_that_tab_closes(monkeypatch):
+    from studio import live
+    from wavenet.checkpoint import load_checkpoint
+    from wavenet.sampler import GenerationSettings
+
+    monkeypatch.setattr(live, "ORPHAN_GRACE_SECONDS", 0.3)
+    open_tabs = {"first", "second"}
+    model, _ = load_checkpoint("piano-small")
+    monkeypatch.setattr(live, "session_connected", lambda: lambda: "first" in open_tabs)
+    kept_on = live.start_take(model, "piano-small", GenerationSettings(seconds=3.0, seed=1))
+    monkeypatch.setattr(live, "session_connected", lambda: lambda: "second" in open_tabs)
+    kept_on.connected = live.also_connected(kept_on.connected)  # the second tab picks it up ...
+    open_tabs.discard("second")  # ... and is closed
+    deadline = time.time() + 60
+    while not kept_on.finished and time.time() < deadline:
+        time.sleep(0.1)
+    assert kept_on.finished and not kept_on.orphaned and kept_on.audio().shape[1] == 3 * 16000
+    open_tabs.discard("first")  # with both gone, a take stops
+    monkeypatch.setattr(live, "session_connected", lambda: lambda: "first" in open_tabs)
+    orphan = live.start_take(model, "piano-small", GenerationSettings(seconds=60.0, seed=1))
+    orphan.connected = live.also_connected(orphan.connected)
+    while not orphan.finished and time.time() < deadline:
+        time.sleep(0.1)
+    assert orphan.orphaned and orphan.stopped_early
+
+
 def test_settings_the_checkpoint_and_an_upload_survive_a_visit_to_another_page_and_a_reload():
     at = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120).run()
     at.slider(key="generate_seconds").set_value(7.5)
