@@ -45,7 +45,7 @@ if takes and not comparison_view.running():  # the last results give way to the 
                            "SNR (dB)": " / ".join(f"{v:.1f}" for v in t.snr),
                            "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)}
                           for t in takes])
-    st.dataframe(table, hide_index=True, column_config={"sampled": st.column_config.TextColumn(width="medium")})
+    st.dataframe(table, hide_index=True, column_config={"sampled": st.column_config.TextColumn(width=115)})
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample (setting "
                "up the sampler; when primed, also loading the prime into the model: one pass over its last "
                "receptive field); the first checkpoint of a comparison usually takes a little longer. "
