@@ -6,12 +6,16 @@ fresh server's first request would show the folder's file names as navigation.
 """
 import streamlit as st
 
+from studio.comparison_view import pick_up_comparison
+from studio.live_view import pick_up_takes
 from studio.visitor import remember_controls, restore_controls, visitor_id
 
 st.set_page_config(page_title="WaveNet Piano Studio", page_icon="🎹", layout="wide")
 visitor_id()  # back in the address after a move to another page, so that a reload finds the takes
 restore_controls()
 remember_controls()  # before the page runs: a reload may cut a long run short
+pick_up_takes()  # what was sampling before a reload goes on, on whichever page it lands
+pick_up_comparison()
 pages = st.navigation([
     st.Page("app_pages/generate.py", title="Generate", icon="🎹", default=True),
     st.Page("app_pages/continue.py", title="Continue a clip", icon="🎼"),

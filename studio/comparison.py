@@ -59,7 +59,7 @@ class Comparison:
     finished: bool = False
     ended: float | None = None
     connected: Callable[[], bool] = lambda: True  # the browser session that asked for it
-    collected: bool = False  # its results are on a page (see studio.comparison_view)
+    kept: bool = False  # its results are on disk (see studio.comparison_view)
 
     @property
     def left_out(self) -> list[str]:

@@ -3,38 +3,30 @@ its results to the page when it ends."""
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
 
 import streamlit as st
 
 from studio.clips import EXAMPLE, decoded, lead_in_seconds
-from studio.comparison import ComparedTake, Comparison, Contender, get_comparison, start_comparison
-from studio.live import also_connected
+from studio.comparison import ComparedTake, Contender, get_comparison, start_comparison
+from studio.live_view import pick_up
 from studio.models import display_name, facts, load
-from studio.visitor import remember_running, running_before_reload, visitor_store
 from studio.takes import sampling_label
+from studio.visitor import forget_running, remember_running, saved_fields, visitor_store
 from wavenet.checkpoint import CheckpointError
 from wavenet.sampler import GenerationSettings
 
 SHELF = "compare"  # the last comparison's takes, beside the visitor's take list
-_collecting = threading.Lock()  # two tabs of one visitor may both see a comparison end: one collects it
+_saving = threading.Lock()  # two tabs of one visitor may both see a comparison end: one saves it
 
 
 def running() -> bool:
-    if "compare_picked_up" not in st.session_state:
-        st.session_state["compare_picked_up"] = True
-        _pick_up()
+    pick_up_comparison()
     return get_comparison(st.session_state.get("compare_job", "")) is not None
 
 
-def _pick_up() -> None:
-    """After a reload: the comparison this visitor was running carries on in this browser session."""
-    comparison = get_comparison(running_before_reload(SHELF))
-    if comparison is None or comparison.collected:
-        remember_running(SHELF, None)
-        return
-    comparison.connected = also_connected(comparison.connected)
-    st.session_state["compare_job"] = comparison.id
+def pick_up_comparison() -> None:
+    """A comparison this visitor had running goes on, wherever a reload lands."""
+    pick_up(SHELF, "compare_job", get_comparison)
 
 
 def results() -> tuple[list[ComparedTake], str]:
@@ -46,23 +38,21 @@ def results() -> tuple[list[ComparedTake], str]:
 
 def _saved_results() -> tuple[list[ComparedTake], str]:
     try:
-        saved = sorted(visitor_store(SHELF).items(), key=lambda item: item[1].get("order", 0))
-        takes = [ComparedTake(**{name: value for name, value in meta.items() if name not in ("order", "described")},
-                              audio=audio) for _, meta, audio in saved]
-    except (OSError, TypeError, ValueError, AttributeError):
+        saved = sorted(visitor_store(SHELF).items(), key=lambda item: int(item[0]))
+        takes = [ComparedTake(**{name: value for name, value in meta.items() if name != "described"}, audio=audio)
+                 for _, meta, audio in saved]
+    except (OSError, TypeError, ValueError):
         return [], ""  # none yet, or written by another version
     return takes, saved[0][1].get("described", "") if saved else ""
 
 
-def _keep(comparison: Comparison, described: str) -> None:
-    """Show the comparison's results on this page, and keep them on disk in place of the last ones."""
-    st.session_state["compare_results"], st.session_state["compare_described"] = comparison.takes, described
+def _save(takes: list[ComparedTake], described: str) -> None:
+    """Keep a comparison's results on disk in place of the last ones (its takes keyed by their order)."""
     try:
         store = visitor_store(SHELF)
         store.clear()
-        for order, take in enumerate(comparison.takes):
-            meta = {each.name: getattr(take, each.name) for each in fields(take) if each.name != "audio"}
-            store.put(str(order), {**meta, "order": order, "described": described}, take.audio)
+        for order, take in enumerate(takes):
+            store.put(str(order), {**saved_fields(take), "described": described}, take.audio)
     except OSError as error:
         st.toast(f"This comparison could not be kept on disk ({error.strerror or error}): it is here until you "
                  "reload the page.")
@@ -113,15 +103,15 @@ def progress_panel() -> None:
         st.rerun(scope="app")
     if comparison.finished:
         st.session_state.pop("compare_job")
-        with _collecting:
-            collected, comparison.collected = comparison.collected, True
-        if collected:  # by another tab: read what it kept
-            st.session_state.pop("compare_results", None)
-            st.rerun(scope="app")
-        remember_running(SHELF, None)
+        forget_running(SHELF, comparison.id)
         left_out = comparison.left_out
-        _keep(comparison, comparison.described + (
-            f" · stopped before {', '.join(map(display_name, left_out))}" if left_out else ""))
+        described = comparison.described + (
+            f" · stopped before {', '.join(map(display_name, left_out))}" if left_out else "")
+        st.session_state["compare_results"], st.session_state["compare_described"] = comparison.takes, described
+        with _saving:
+            first, comparison.kept = not comparison.kept, True
+        if first:
+            _save(comparison.takes, described)
         st.session_state.setdefault("compare_problems", []).extend(
             f"{display_name(name)} failed: {error}" for name, error in comparison.errors.items())
         st.rerun(scope="app")

@@ -12,13 +12,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
 from wavenet.audio import to_pcm16
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings, stream
+
+if TYPE_CHECKING:
+    from studio.takes import Take
 
 Work = TypeVar("Work")  # anything with an `id` and an `ended` time (None while it runs)
 KEEP_SECONDS = 3600  # finished takes (and comparisons) stay readable this long
@@ -69,7 +72,7 @@ class LiveTake:
     ended: float | None = None
     connected: Callable[[], bool] = lambda: True  # the browser session that asked for the take
     orphaned: bool = False  # stopped because that session went away
-    collected: bool = False  # in a session's take list (see studio.live_view)
+    kept: Take | None = None  # the finished take as the take lists hold it: one for every tab (studio.live_view)
 
     @property
     def stopped_early(self) -> bool:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
 
-from studio.live import LiveTake, also_connected, get_take, start_take
+from studio.live import LiveTake, Work, also_connected, get_take, start_take
 from studio.models import display_name
 from studio.player import streaming_player
-from studio.visitor import remember_running, running_before_reload
-from studio.takes import Take, add_take
+from studio.takes import Take, add_take, session_takes
+from studio.visitor import forget_running, remember_running, running_before_reload
 from wavenet.model import WaveNet
 from wavenet.sampler import GenerationSettings
 
@@ -21,7 +22,8 @@ from wavenet.sampler import GenerationSettings
 PLAYBACK_MARGIN_SECONDS = 2.0
 # The live player plays only the end of a long prime before the continuation (the take list has all).
 PRIME_HEARD_SECONDS = 2.0
-_collecting = threading.Lock()  # two tabs of one visitor may both see a take finish: one collects it
+_collecting = threading.Lock()  # two tabs of one visitor may both see a take finish: one makes its Take
+TAKE_PAGES = ("generate", "continue")
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
@@ -35,36 +37,50 @@ def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettin
 
 
 def running(page: str) -> LiveTake | None:
-    if f"{page}_live_picked_up" not in st.session_state:
-        st.session_state[f"{page}_live_picked_up"] = True
-        _pick_up(page)
+    pick_up(page, f"{page}_live", get_take)
     return get_take(st.session_state.get(f"{page}_live", ""))
 
 
-def _pick_up(page: str) -> None:
-    """After a reload: the take this visitor was sampling here carries on in this browser session (or,
-    if its old session's grace ran out, it stopped and keeps what it sampled, to be collected here)."""
-    take = get_take(running_before_reload(page))
-    if take is None or take.collected:
-        remember_running(page, None)
+def pick_up(page: str, session_key: str, find: Callable[[str], Work | None]) -> None:
+    """Once per browser session: the take (or comparison) this visitor had running on `page` before a
+    reload carries on in this session and ends here (if the old session's grace ran out first, it
+    stopped and keeps what it sampled)."""
+    if f"{session_key}_picked_up" in st.session_state:
         return
-    take.connected = also_connected(take.connected)
-    st.session_state[f"{page}_live"] = take.id
+    st.session_state[f"{session_key}_picked_up"] = True
+    work_id = running_before_reload(page)
+    work = find(work_id) if work_id else None
+    if work is None:  # it ended, and the studio has restarted since or forgotten it (after an hour)
+        if work_id:
+            forget_running(page, work_id)
+        return
+    work.connected = also_connected(work.connected)
+    st.session_state[session_key] = work.id
+
+
+def pick_up_takes() -> None:
+    """The takes this visitor had running on any page go on, wherever a reload lands."""
+    for page in TAKE_PAGES:
+        pick_up(page, f"{page}_live", get_take)
 
 
 def _finish(page: str, take: LiveTake) -> None:
+    """Into the take list: made (and saved) once, by the first tab to see the take end; shown by each."""
     st.session_state.pop(f"{page}_live", None)
-    with _collecting:
-        if take.collected:
-            return
-        take.collected = True
-    remember_running(page, None)
+    forget_running(page, take.id)
     if take.error:
         st.session_state[f"{page}_error"] = f"The generation failed: {take.error}"
         return
-    seam = take.prime_samples / take.sample_rate if take.prime_samples else None
-    add_take(Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
-                  take.samples_per_second, take.stopped_early, take.source, take.region))
+    with _collecting:
+        first = take.kept is None
+        if first:
+            seam = take.prime_samples / take.sample_rate if take.prime_samples else None
+            take.kept = Take(page, take.checkpoint, take.settings.to_dict(), take.audio(), take.sample_rate, seam,
+                             take.samples_per_second, take.stopped_early, take.source, take.region)
+    if first:
+        add_take(take.kept)
+    elif all(kept.key != take.kept.key for kept in session_takes()):
+        session_takes().insert(0, take.kept)  # another tab saved it
     st.session_state[f"{page}_playing"] = take
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from studio.clips import restore_prime
 from studio.controls import apply_settings
 from studio.models import display_name
 from studio.plots import cqt_figure, waveform
-from studio.visitor import VisitorStore, visitor_store
+from studio.visitor import VisitorStore, saved_fields, visitor_store
 from wavenet.audio import audio_bytes
 
 
@@ -33,16 +33,14 @@ class Take:
     created: float = field(default_factory=time.time)
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # its name on disk
 
-    def saved_settings(self) -> dict:
-        """Everything but the audio, as JSON can hold it."""
-        return {each.name: getattr(self, each.name) for each in fields(self) if each.name != "audio"}
-
     @classmethod
     def from_saved(cls, settings: dict, audio: np.ndarray) -> Take:
+        """The take `saved_fields` and its audio describe; ValueError or TypeError if they do not make one."""
         if audio.ndim != 2:
             raise ValueError("a take's audio is [variations, samples]")
         region = settings.get("region")
-        return cls(**{**settings, "audio": audio, "region": tuple(region) if region else None})
+        return cls(**{**settings, "audio": audio, "created": float(settings["created"]),
+                      "region": (float(region[0]), float(region[1])) if region else None})
 
     def length_label(self) -> str:
         """'2.0 s + 3.0 s prime · 2 variations · stopped early', as it applies."""
@@ -98,7 +96,7 @@ def _saved_takes(store: VisitorStore) -> list[Take]:
         for key, settings, audio in store.items():
             try:
                 takes.append(Take.from_saved({**settings, "key": key}, audio))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, KeyError, IndexError):
                 continue
     except OSError as error:
         st.toast(f"Your earlier takes could not be read ({error.strerror or error}).")
@@ -108,7 +106,7 @@ def _saved_takes(store: VisitorStore) -> list[Take]:
 def add_take(take: Take) -> None:
     session_takes().insert(0, take)
     try:
-        visitor_store().put(take.key, take.saved_settings(), take.audio)
+        visitor_store().put(take.key, saved_fields(take), take.audio)
     except OSError as error:
         st.toast(f"This take could not be kept on disk ({error.strerror or error}): it is here until you "
                  "reload the page, so download it if you want to keep it.")
@@ -136,21 +134,21 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
         st.audio(wav, format="audio/wav")
         row = st.container(horizontal=True)
         row.download_button("⬇ WAV", wav, take.filename(variation, "wav"),
-                             "audio/wav", key=f"wav_{index}_{variation}_{take.created}")
+                             "audio/wav", key=f"wav_{index}_{variation}_{take.key}")
         row.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"), take.filename(variation, "flac"),
-                              "audio/flac", key=f"flac_{index}_{variation}_{take.created}")
+                              "audio/flac", key=f"flac_{index}_{variation}_{take.key}")
     if not plots:
-        plots = st.toggle("Show the waveform and CQT", key=f"plots_{take.created}")
+        plots = st.toggle("Show the waveform and CQT", key=f"plots_{take.key}")
     if plots and take.audio.shape[1]:
         shown = 0
         if take.audio.shape[0] > 1:
             shown = st.radio("Plots of", range(take.audio.shape[0]), format_func=lambda v: f"variation {v + 1}",
-                             horizontal=True, key=f"plotted_{take.created}")
+                             horizontal=True, key=f"plotted_{take.key}")
         wave_tab, cqt_tab = st.tabs(["Waveform", "CQT"])
         wave_tab.plotly_chart(waveform(take.audio[shown], take.sample_rate, take.seam_seconds),
-                              key=f"wave_{index}_{take.created}")
+                              key=f"wave_{index}_{take.key}")
         cqt_tab.plotly_chart(cqt_figure(take.audio[shown], take.sample_rate, take.seam_seconds), theme=None,
-                             key=f"cqt_{index}_{take.created}")
+                             key=f"cqt_{index}_{take.key}")
 
 
 def take_list(page: str) -> None:
@@ -165,10 +163,10 @@ def take_list(page: str) -> None:
                          f" · {made}", expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
-            if row.button("🗑 Delete", key=f"delete_{take.created}"):
+            if row.button("🗑 Delete", key=f"delete_{take.key}"):
                 delete_take(take)
                 st.rerun()
-            row.button("↺ Same settings again", key=f"again_{take.created}", on_click=same_settings_again,
+            row.button("↺ Same settings again", key=f"again_{take.key}", on_click=same_settings_again,
                          args=(take,), help="Puts this take's settings (and its prime) back into the controls")
 
 

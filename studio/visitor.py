@@ -3,8 +3,8 @@
 A visitor is a random id kept in the page's address (`?studio=…`): whoever opens that address sees
 their takes, so it is no secret, only a name. Each take is one `.npz` (its audio, float32, exact) and
 one `.json` (its settings); beside them, the last comparison (a shelf of its own), each page's last
-upload, the controls as they were left, and which takes are being sampled. Folders nobody opened for
-KEEP_DAYS go when the studio next starts.
+upload, the controls as they were left, and what is being sampled. A visitor's folder goes once
+nobody has opened their address for KEEP_DAYS.
 """
 from __future__ import annotations
 
@@ -12,24 +12,27 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-STORE_ENVIRONMENT = "WAVENET_STUDIO_TAKES"  # where the folders are; tests point it at a temporary folder
-DEFAULT_ROOT = Path.home() / ".cache" / "wavenet-studio" / "takes"
+STORE_ENVIRONMENT = "WAVENET_STUDIO_VISITORS"  # where the folders are; tests point it at a temporary folder
+DEFAULT_ROOT = Path.home() / ".cache" / "wavenet-studio" / "visitors"
 KEEP_DAYS = 30
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
-LIVE_FILE = "live.json"  # the takes being sampled, by page, so that a reload can pick them up again
+RUNNING_FILE = "running.json"  # the take or comparison being sampled, by page, for a reload to pick up
 CONTROLS_FILE = "controls.json"
 # The session state a reload brings back: the controls that persist across pages within a session.
 CONTROLS = re.compile(r"checkpoint|training_(run|x)|compare_(checkpoints|use_prime|prime_seconds)"
                       r"|(generate|continue|compare)_(seconds|temperature|min_p|seed|variations|random_first"
                       r"|first_sample|fresh_seed|mode|clip_source|region|region_clip)")
+_writing = threading.Lock()  # browser sessions are threads of one process: one read-modify-write at a time
 
 
 def store_root() -> Path:
@@ -47,11 +50,32 @@ def forget_old_visitors(root: Path, keep_days: float = KEEP_DAYS) -> None:
         pass  # no store yet, or one this user cannot read: nothing to forget
 
 
-def _plain(value):
+def saved_fields(record) -> dict:
+    """A take's dataclass fields but its audio: what goes into its `.json`."""
+    return {each.name: getattr(record, each.name) for each in fields(record) if each.name != "audio"}
+
+
+def _plain(value: object) -> object:
     """numpy's numbers as JSON's."""
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} cannot be saved")
+
+
+def _write_json(path: Path, value: object) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(value, default=_plain))
+    os.replace(part, path)
+
+
+def _read_json(path: Path) -> dict:
+    """The file's object, or {} when it is missing or damaged."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class VisitorStore:
@@ -64,39 +88,43 @@ class VisitorStore:
             raise ValueError(f"not a visitor id: {visitor!r}")
         self.folder = root / visitor / shelf if shelf else root / visitor
 
+    def touch(self) -> None:
+        """The visitor is back: their folder is not old."""
+        if self.folder.is_dir():
+            os.utime(self.folder)
+
     def put(self, key: str, settings: dict, audio: np.ndarray) -> None:
-        """Write one take; the settings file is written last, so a half-written take is never listed."""
+        """Write one take; its settings go last, so a half-written take is never listed."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / f"{key}.npz.part", "wb") as file:
             np.savez_compressed(file, audio=np.asarray(audio, np.float32))
         os.replace(self.folder / f"{key}.npz.part", self.folder / f"{key}.npz")
-        (self.folder / f"{key}.json.part").write_text(json.dumps(settings, default=_plain))
-        os.replace(self.folder / f"{key}.json.part", self.folder / f"{key}.json")
+        _write_json(self.folder / f"{key}.json", settings)
 
     def remove(self, key: str) -> None:
         for suffix in (".json", ".npz"):
             (self.folder / f"{key}{suffix}").unlink(missing_ok=True)
 
     def clear(self) -> None:
-        for key, _, _ in list(self.items()):
-            self.remove(key)
+        """Remove every take on this shelf, readable or not."""
+        for path in [*self.folder.glob("*.json"), *self.folder.glob("*.npz")]:
+            if path.name not in (RUNNING_FILE, CONTROLS_FILE):
+                path.unlink(missing_ok=True)
 
     def items(self) -> Iterator[tuple[str, dict, np.ndarray]]:
         """(key, settings, audio) of every readable take, in no particular order; a damaged one is skipped
         (and left on disk, where it harms nothing)."""
-        if not self.folder.is_dir():
-            return
-        os.utime(self.folder)  # the visitor is back: their folder is not old
         for settings_file in self.folder.glob("*.json"):
-            if settings_file.name in (LIVE_FILE, CONTROLS_FILE):
+            if settings_file.name in (RUNNING_FILE, CONTROLS_FILE):
                 continue
             try:
                 settings = json.loads(settings_file.read_text())
                 with np.load(settings_file.with_suffix(".npz")) as saved:
                     audio = saved["audio"]
-            except (OSError, ValueError, KeyError, EOFError):
+            except Exception:  # noqa: BLE001 - a damaged file raises whatever its decoder meets (zip, zlib, ...)
                 continue
-            yield settings_file.stem, settings, audio
+            if isinstance(settings, dict):
+                yield settings_file.stem, settings, audio
 
     def keep_upload(self, page: str, name: str, data: bytes) -> None:
         """The page's last usable upload (one per page), so that a reload still has the clip to continue."""
@@ -104,46 +132,43 @@ class VisitorStore:
         uploads.mkdir(parents=True, exist_ok=True)
         (uploads / f"{page}.part").write_bytes(data)
         os.replace(uploads / f"{page}.part", uploads / f"{page}.clip")
-        (uploads / f"{page}.json").write_text(json.dumps({"name": name, "bytes": len(data)}))
+        _write_json(uploads / f"{page}.json", {"name": name, "bytes": len(data)})
 
     def kept_upload(self, page: str) -> tuple[str, bytes] | None:
         """(file name, bytes) of the page's last usable upload, if it is whole."""
+        about = _read_json(self.folder / "uploads" / f"{page}.json")
         try:
-            name = json.loads((self.folder / "uploads" / f"{page}.json").read_text())
             data = (self.folder / "uploads" / f"{page}.clip").read_bytes()
-        except (OSError, ValueError):
+        except OSError:
             return None
-        if not isinstance(name, dict) or name.get("bytes") != len(data) or not isinstance(name.get("name"), str):
+        if about.get("bytes") != len(data) or not isinstance(about.get("name"), str):
             return None
-        return name["name"], data
+        return about["name"], data
 
     def controls(self) -> dict:
-        try:
-            return dict(json.loads((self.folder / CONTROLS_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
-            return {}
+        return _read_json(self.folder / CONTROLS_FILE)
 
     def set_controls(self, values: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / CONTROLS_FILE).write_text(json.dumps(values, default=_plain))
+        _write_json(self.folder / CONTROLS_FILE, values)
 
-    def live(self) -> dict[str, str]:
-        """The ids of the takes being sampled, by page."""
-        try:
-            return dict(json.loads((self.folder / LIVE_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
-            return {}
+    def running(self) -> dict[str, str]:
+        """The ids of the takes (or comparisons) being sampled, by page."""
+        return {page: work_id for page, work_id in _read_json(self.folder / RUNNING_FILE).items()
+                if isinstance(work_id, str)}
 
-    def set_live(self, page: str, take_id: str | None) -> None:
-        live = self.live()
-        if live.get(page) == take_id:
-            return
-        if take_id:
-            live[page] = take_id
-        else:
-            live.pop(page, None)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / LIVE_FILE).write_text(json.dumps(live))
+    def note_running(self, page: str, work_id: str) -> None:
+        with _writing:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_json(self.folder / RUNNING_FILE, {**self.running(), page: work_id})
+
+    def forget_running(self, page: str, work_id: str) -> None:
+        """Only if the page's entry is still `work_id`: another tab may have started something newer."""
+        with _writing:
+            running = self.running()
+            if running.get(page) == work_id:
+                del running[page]
+                _write_json(self.folder / RUNNING_FILE, running)
 
 
 def visitor_id() -> str:
@@ -157,9 +182,9 @@ def visitor_id() -> str:
     return st.session_state["visitor"]
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, ttl=86400)
 def _old_visitors_forgotten(root: Path) -> bool:
-    """Once per studio process and store folder."""
+    """Once a day per studio process and store folder."""
     forget_old_visitors(root)
     return True
 
@@ -170,18 +195,25 @@ def visitor_store(shelf: str = "") -> VisitorStore:
     return VisitorStore(root, visitor_id(), shelf)
 
 
-def remember_running(page: str, work_id: str | None) -> None:
-    """Note (or, with None, forget) the take or comparison this visitor has running on a page, for a
-    reload to pick up."""
+def remember_running(page: str, work_id: str) -> None:
+    """Note the take or comparison this visitor has running on a page, for a reload to pick up."""
     try:
-        visitor_store().set_live(page, work_id)
+        visitor_store().note_running(page, work_id)
     except OSError:
         pass  # only a reload's convenience: the work itself is unaffected
 
 
+def forget_running(page: str, work_id: str) -> None:
+    """The page's running work has ended (unless something newer has been noted since)."""
+    try:
+        visitor_store().forget_running(page, work_id)
+    except OSError:
+        pass
+
+
 def running_before_reload(page: str) -> str:
     """The id `remember_running` noted for the page ('' for none)."""
-    return visitor_store().live().get(page, "")
+    return visitor_store().running().get(page, "")
 
 
 def restore_controls() -> None:
@@ -190,9 +222,18 @@ def restore_controls() -> None:
     if "controls_restored" in st.session_state:
         return
     st.session_state["controls_restored"] = True
-    for key, value in visitor_store().controls().items():
-        if CONTROLS.fullmatch(key):
-            st.session_state.setdefault(key, tuple(value) if key.endswith("_region") else value)
+    store = visitor_store()
+    store.touch()
+    for key, value in store.controls().items():
+        if not CONTROLS.fullmatch(key):
+            continue
+        if key.endswith("_region"):
+            try:
+                start, end = (float(bound) for bound in value)
+            except (TypeError, ValueError):
+                continue
+            value = (start, end)
+        st.session_state.setdefault(key, value)
     st.session_state["controls_remembered"] = _controls()
 
 

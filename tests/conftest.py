@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["OMP_NUM_THREADS"] = "1"  # 2 threads on 2 busy cores stall each other
-os.environ["WAVENET_STUDIO_TAKES"] = tempfile.mkdtemp(prefix="studio-takes-")  # not the user's own takes
+os.environ["WAVENET_STUDIO_VISITORS"] = tempfile.mkdtemp(prefix="studio-visitors-")  # not the user's own takes
+atexit.register(shutil.rmtree, os.environ["WAVENET_STUDIO_VISITORS"], True)
 
 import torch  # noqa: E402
 

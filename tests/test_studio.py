@@ -87,12 +87,12 @@ def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_
     assert at.number_input(key="generate_seed").value != 11
     assert not at.checkbox(key="generate_fresh_seed").value  # ... and so is a rolled one
     at.checkbox(key="generate_fresh_seed").check().run()
-    at.button(key=f"again_{first.created}").click().run()  # "same settings again", its seed too
+    at.button(key=f"again_{first.key}").click().run()  # "same settings again", its seed too
     assert not at.exception and at.number_input(key="generate_seed").value == first.settings["seed"]
     assert not at.checkbox(key="generate_fresh_seed").value
     assert at.slider(key="generate_min_p").value == 0.0  # the first take was sampled without min-p
     assert any("Back in the controls" in t.value for t in at.toast) and not at.warning
-    at.button(key=f"delete_{first.created}").click().run()
+    at.button(key=f"delete_{first.key}").click().run()
     assert not at.exception and first not in at.session_state["takes"] and len(at.session_state["takes"]) == 3
 
 
@@ -109,7 +109,7 @@ def test_continue_page_continues_the_example_and_marks_the_seam():
     assert take.audio.shape == (1, 16000 + 8000) and take.seam_seconds == pytest.approx(1.0)
     assert "continuing fats_waller_aint_misbehavin_45s.wav (0.0–1.0 s)" in take.length_label()
     at.slider(key="continue_region").set_value((2.0, 5.0)).run()
-    at.button(key=f"again_{take.created}").click().run()  # "same settings again" puts its prime back too
+    at.button(key=f"again_{take.key}").click().run()  # "same settings again" puts its prime back too
     assert not at.exception and at.slider(key="continue_region").value == (0.0, 1.0)
     assert any("and its prime, 0.0–1.0 s" in t.value for t in at.toast)
 
@@ -155,7 +155,7 @@ def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
     assert np.array_equal(kept[1].audio, first.audio) and kept[1].region == (0.0, 1.0)
     assert kept[1].filename(0, "wav") == first.filename(0, "wav")
     assert len([e for e in again.expander if "continuing fats_waller" in e.label]) == 2
-    again.button(key=f"delete_{first.created}").click().run()
+    again.button(key=f"delete_{first.key}").click().run()
     assert [take.key for take in reopened("continue", visitor).session_state["takes"]] == [second.key]
     assert "takes" not in page("continue").session_state or not page("continue").session_state["takes"]
 
@@ -169,7 +169,7 @@ def test_an_uploaded_clip_survives_a_reload_with_the_continuations_made_from_it(
     at.button(key="continue_go").click().run()
     take = wait_for_take(at, 1)[0]
     again = reopened("continue", at.session_state["visitor"])
-    again.button(key=f"again_{take.created}").click().run()  # "same settings again" finds the clip
+    again.button(key=f"again_{take.key}").click().run()  # "same settings again" finds the clip
     assert not again.exception and not any("no longer uploaded" in t.value for t in again.toast)
     assert again.radio(key="continue_clip_source").value == "Upload a piano clip"
     assert any("Using my take.wav, uploaded earlier" in c.value for c in again.caption)
@@ -203,9 +203,23 @@ def test_a_reload_while_sampling_picks_the_take_up_in_the_new_session():
     assert again.session_state["generate_live"] == live_id  # its progress and player, here
     take = wait_for_take(again, 1)[0]
     assert take.audio.shape == (1, 6 * 16000) and not take.stopped_early
-    at.run()  # the old session sees it finish too, but only one session collects it
-    assert not at.exception and ("takes" not in at.session_state or not at.session_state["takes"])
-    assert len(reopened("generate", at.session_state["visitor"]).session_state["takes"]) == 1
+    at.run()  # the old session (another tab) sees it finish too, and lists the same take
+    assert not at.exception and [kept.key for kept in at.session_state["takes"]] == [take.key]
+    assert len(reopened("generate", at.session_state["visitor"]).session_state["takes"]) == 1  # saved once
+
+
+def test_a_reload_that_lands_on_another_page_still_picks_the_take_up():
+    at = page("continue")
+    at.slider(key="continue_seconds").set_value(6.0)
+    at.button(key="continue_go").click().run()
+    live_id = at.session_state["continue_live"]
+    again = AppTest.from_file(str(ROOT / "navigation.py"), default_timeout=120)
+    again.query_params["studio"] = at.session_state["visitor"]
+    again.run()  # the reload opens Generate
+    assert not again.exception and again.session_state["continue_live"] == live_id
+    again.switch_page("app_pages/continue.py").run()
+    take = wait_for_take(again, 1)[0]
+    assert not take.stopped_early and take.source == "fats_waller_aint_misbehavin_45s.wav"
 
 
 def test_a_take_picked_up_by_a_second_tab_samples_on_when_that_tab_closes(monkeypatch):

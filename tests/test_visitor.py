@@ -15,6 +15,9 @@ def test_a_take_comes_back_exactly_and_a_half_written_one_is_not_listed(tmp_path
     audio = np.random.default_rng(0).uniform(-1, 1, (2, 1000)).astype(np.float32)
     store.put("first", {"seed": np.int64(7), "temperature": 0.9}, audio)
     (store.folder / "second.npz.part").write_bytes(b"cut short")  # a studio killed while writing
+    store.put("third", {"seed": 8}, audio)
+    whole = (store.folder / "third.npz").read_bytes()
+    (store.folder / "third.npz").write_bytes(whole[: len(whole) // 2])  # damaged on disk since
     [(key, settings, kept)] = list(store.items())
     assert key == "first" and settings == {"seed": 7, "temperature": 0.9}
     assert np.array_equal(kept, audio)
@@ -22,16 +25,19 @@ def test_a_take_comes_back_exactly_and_a_half_written_one_is_not_listed(tmp_path
     assert list(store.items()) == []
 
 
-def test_the_live_takes_are_remembered_by_page(tmp_path):
+def test_what_is_running_is_remembered_by_page_and_forgotten_only_by_its_own_end(tmp_path):
     store = VisitorStore(tmp_path, VISITOR)
-    store.set_live("generate", None)
+    store.forget_running("generate", "abc")
     assert not store.folder.exists()  # a visit that makes nothing leaves nothing on disk
-    store.set_live("generate", "abc")
-    store.set_live("continue", "def")
-    store.set_live("generate", None)
-    assert store.live() == {"continue": "def"}
-    (store.folder / "live.json").write_text("[not")
-    assert store.live() == {}
+    store.note_running("generate", "abc")
+    store.note_running("continue", "def")
+    store.note_running("generate", "newer")  # another tab started a take since
+    store.forget_running("generate", "abc")  # ... so the first take's end leaves it be
+    assert store.running() == {"generate": "newer", "continue": "def"}
+    store.forget_running("generate", "newer")
+    assert store.running() == {"continue": "def"}
+    (store.folder / "running.json").write_text("[not")
+    assert store.running() == {}
 
 
 def test_only_a_real_visitor_id_names_a_folder(tmp_path):
