@@ -23,7 +23,7 @@ from wavenet.sampler import GenerationSettings, stream
 if TYPE_CHECKING:
     from studio.takes import Take
 
-Work = TypeVar("Work")  # anything with an `id` and an `ended` time (None while it runs)
+Work = TypeVar("Work")  # a take or comparison: an `id`, an `ended` time (None while it runs), a `connected` check
 KEEP_SECONDS = 3600  # finished takes (and comparisons) stay readable this long
 PLAYER_LEAD_SECONDS = 0.5  # the player's first lead (0.3 s) and the chunks' way to the browser
 ORPHAN_GRACE_SECONDS = 5.0  # a session that reconnects within this keeps its take sampling

@@ -8,6 +8,7 @@ nobody has opened their address for KEEP_DAYS.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -62,11 +63,15 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} cannot be saved")
 
 
-def _write_json(path: Path, value: object) -> None:
+def _write_whole(path: Path, data: bytes) -> None:
     """Whole or not at all: a reader never sees half a file."""
     part = path.with_name(path.name + ".part")
-    part.write_text(json.dumps(value, default=_plain))
+    part.write_bytes(data)
     os.replace(part, path)
+
+
+def _write_json(path: Path, value: object) -> None:
+    _write_whole(path, json.dumps(value, default=_plain).encode())
 
 
 def _read_json(path: Path) -> dict:
@@ -96,9 +101,9 @@ class VisitorStore:
     def put(self, key: str, settings: dict, audio: np.ndarray) -> None:
         """Write one take; its settings go last, so a half-written take is never listed."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / f"{key}.npz.part", "wb") as file:
-            np.savez_compressed(file, audio=np.asarray(audio, np.float32))
-        os.replace(self.folder / f"{key}.npz.part", self.folder / f"{key}.npz")
+        packed = io.BytesIO()
+        np.savez_compressed(packed, audio=np.asarray(audio, np.float32))
+        _write_whole(self.folder / f"{key}.npz", packed.getvalue())
         _write_json(self.folder / f"{key}.json", settings)
 
     def remove(self, key: str) -> None:
@@ -130,8 +135,7 @@ class VisitorStore:
         """The page's last usable upload (one per page), so that a reload still has the clip to continue."""
         uploads = self.folder / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
-        (uploads / f"{page}.part").write_bytes(data)
-        os.replace(uploads / f"{page}.part", uploads / f"{page}.clip")
+        _write_whole(uploads / f"{page}.clip", data)
         _write_json(uploads / f"{page}.json", {"name": name, "bytes": len(data)})
 
     def kept_upload(self, page: str) -> tuple[str, bytes] | None:
