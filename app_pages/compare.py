@@ -35,17 +35,16 @@ comparison_view.progress_panel()
 takes, described = comparison_view.results()
 if takes and not comparison_view.running():  # the last results give way to the new ones
     st.caption(f"Settings of these takes: {described}")
-    table = pd.DataFrame([{"checkpoint": display_name(t.name), "parameters": t.facts["parameters"],
-                           "receptive field": t.facts["receptive field"].split(" (")[0],
-                           **dict(zip(("val. bits/sample", "bits measured on"),
-                                      bits_and_source(t.facts["validation bits/sample"]))),
-                           "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
-                           "samples/s (this take)": f"{t.samples_per_second:,.0f}",
-                           "start-up (s)": f"{t.start_up_seconds:.2f}",
-                           "SNR (dB)": " / ".join(f"{v:.1f}" for v in t.snr),
-                           "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)}
-                          for t in takes])
-    st.dataframe(table, hide_index=True, column_config={"sampled": st.column_config.TextColumn(width=115)})
+    table = pd.DataFrame({display_name(t.name): {  # a column per checkpoint, like the takes below
+        "parameters": t.facts["parameters"],
+        "receptive field": t.facts["receptive field"].split(" (")[0],
+        **dict(zip(("val. bits/sample", "bits measured on"), bits_and_source(t.facts["validation bits/sample"]))),
+        "sampled": f"{t.sampled_seconds:.1f} s" + (" (stopped)" if t.stopped_early else ""),
+        "samples/s (this take)": f"{t.samples_per_second:,.0f}",
+        "start-up (s)": f"{t.start_up_seconds:.2f}",
+        "SNR (dB)": " / ".join(f"{v:.1f}" for v in t.snr),
+        "flatness": " / ".join(f"{v:.4f}" for v in t.flatness)} for t in takes})
+    st.dataframe(table)
     st.caption("Samples/s: each variation's sampling speed. Start-up: the time before the first sample (setting "
                "up the sampler; when primed, also loading the prime into the model: one pass over its last "
                "receptive field); the first checkpoint of a comparison usually takes a little longer. "

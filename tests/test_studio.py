@@ -502,8 +502,8 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
     at.button(key="compare_go").click().run()
     at.slider(key="compare_temperature").set_value(0.9).run()  # touching a control does not stop it
     takes = wait_for_comparison(at)
-    assert len(at.dataframe) == 1
     compared = len(at.session_state["compare_checkpoints"])
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value.columns) == compared  # side by side
     assert len(takes) == compared and not any(t.stopped_early for t in takes)
     assert len(at.get("audio")) == 2 * compared  # every variation of every model can be played
     assert sum(d.label == "⬇ WAV" for d in at.download_button) == 2 * compared  # ... and downloaded
