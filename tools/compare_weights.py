@@ -10,7 +10,7 @@ deciding between training runs.
 μ-law class (fixed seed): about what sampling at temperature 1 feeds a model, so a model that
 is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
-(T=1.0, 4 s each, min-p as --min-p); the table gives their median spectral flatness (lower: more tonal) and
+(T=1.0, 4 s each, min-p as --min-p, seeds 1-4 and 1-2 moved by --seed-offset); the table gives their median spectral flatness (lower: more tonal) and
 attacks per second (struck notes; wavenet.analysis.attack_rate), and the
 folder gets each take's WAV and CQT image to look at and listen to. It also continues each
 held-out render after 3 s of it (T=1.0) and gives the median flatness of the first second
@@ -41,8 +41,8 @@ from wavenet.model import WaveNet  # noqa: E402
 from wavenet.sampler import GenerationSettings, generate  # noqa: E402
 
 HISTORY_NOISE_CLASSES = 1.0
-UNIQUE_SEEDS = (1, 2, 3, 4)
-CONTINUATION_SEEDS = (1, 2)
+UNIQUE_TAKES = 4
+CONTINUATIONS = 2
 TAKE_SECONDS = 4.0
 PRIME_SECONDS = 3.0
 
@@ -72,19 +72,19 @@ def noisy_history_bits(model: WaveNet, clips: list[np.ndarray]) -> float:
 
 
 def takes(model: WaveNet, real: np.ndarray, folder: Path | None, name: str,
-          min_p: float = 0.0) -> tuple[float, float, float, float]:
+          min_p: float = 0.0, seed_offset: int = 0) -> tuple[float, float, float, float]:
     """Medians over unique takes and over continuations of the real clip (after the prime): spectral
     flatness of each, then attacks per second of each."""
     rate = model.config.sample_rate
     prime = real[: int(PRIME_SECONDS * rate)]
     unique, continued = [], []  # (flatness, attacks per second) of each take
-    for seed in UNIQUE_SEEDS:
+    for seed in range(seed_offset + 1, seed_offset + 1 + UNIQUE_TAKES):
         audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, min_p=min_p, seed=seed))[0]
         unique.append((spectral_flatness(audio), attack_rate(audio, rate)))
         if folder:
             save_audio(folder / f"{name}_unique_{seed}.wav", audio, rate)
             (folder / f"{name}_unique_{seed}.png").write_bytes(cqt_png(audio, rate, f"{name}: unique, seed {seed}"))
-    for seed in CONTINUATION_SEEDS:
+    for seed in range(seed_offset + 1, seed_offset + 1 + CONTINUATIONS):
         audio = generate(model, GenerationSettings(seconds=TAKE_SECONDS, temperature=1.0, min_p=min_p, seed=seed,
                                                    include_prime=True), prime)[0]
         continuation = audio[len(prime):]
@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="scored per clip (at most 9)")
     parser.add_argument("--takes", type=Path, help="also generate takes, writing their WAVs and CQTs here")
     parser.add_argument("--min-p", type=float, default=0.0, help="the takes' min-p (0 = plain sampling)")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to every take's seed, for a fresh look at weights whose takes were seen")
     args = parser.parse_args()
     torch.set_num_threads(1)
     clean, recorded, data_rate = held_out_audio(Path(args.val), args.clips, args.seconds, args.second_set)
@@ -130,9 +132,9 @@ def main() -> None:
                 f" {noisy_history_bits(model, clean):13.3f}")
         if args.takes:
             line += "  {:.4f} {:.4f}  {:.2f} {:.2f}".format(*takes(model, real[rate], args.takes, f"m{index}",
-                                                                   args.min_p))
+                                                                   args.min_p, args.seed_offset))
             if rate == data_rate:
-                line += f"  {continuation_flatness(model, clean, PRIME_SECONDS, args.min_p):.4f}"
+                line += f"  {continuation_flatness(model, clean, PRIME_SECONDS, args.min_p, args.seed_offset):.4f}"
         print(line, flush=True)
 
 

@@ -246,14 +246,16 @@ def linear_prediction_bits(audio: np.ndarray, order: int = 32, fit: int = 8000, 
 
 
 def continuation_flatness(model: WaveNet, clips: list[np.ndarray], prime_seconds: float = 3.0,
-                          min_p: float = 0.0) -> float:
+                          min_p: float = 0.0, first_seed: int = 0) -> float:
     """Median spectral flatness of the first second the model adds after `prime_seconds` of each
-    clip (temperature 1, the given min-p, seed = the clip's number; clips at the model's rate). Beside
-    `following_flatness` of the same clips it shows how fast the model's own sampling dissolves
-    notes it was given: on renders like its training audio, recording conditions are not in the way."""
+    clip (temperature 1, the given min-p, seed = first_seed + the clip's number; clips at the model's
+    rate). Beside `following_flatness` of the same clips it shows how fast the model's own sampling
+    dissolves notes it was given: on renders like its training audio, recording conditions are not
+    in the way."""
     prime = int(prime_seconds * model.config.sample_rate)
     return float(np.median([
-        spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, min_p=min_p, seed=number),
+        spectral_flatness(generate(model, GenerationSettings(seconds=1.0, temperature=1.0, min_p=min_p,
+                                                              seed=first_seed + number),
                                    clip[:prime])[0])
         for number, clip in enumerate(clips)]))
 
