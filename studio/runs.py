@@ -49,14 +49,17 @@ class RunFolder:
         """Columns: tag, step, value, wall_time (all event files together)."""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-        rows = []
+        logs = []  # one frame per event file, in the order they were written
         for path in self.events:
             accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0}).Reload()
-            for tag in accumulator.Tags()["scalars"]:
-                rows += [(tag, e.step, e.value, e.wall_time) for e in accumulator.Scalars(tag)]
-        frame = pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
-        # A run killed and resumed logs some steps twice: the later value wins.
-        frame = frame.sort_values("wall_time").drop_duplicates(["tag", "step"], keep="last")
+            rows = [(tag, e.step, e.value, e.wall_time) for tag in accumulator.Tags()["scalars"]
+                    for e in accumulator.Scalars(tag)]
+            logs.append(pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"]))
+        frame = pd.DataFrame(columns=["tag", "step", "value", "wall_time"])
+        for log in sorted((log for log in logs if len(log)), key=lambda log: log["wall_time"].min()):
+            # A run killed and resumed from its last checkpoint starts a new file there: what the killed
+            # process logged after that checkpoint was lost with it, so the new file replaces it.
+            frame = pd.concat([frame[frame["step"] < log["step"].min()], log]) if len(frame) else log
         shipped = self.path / "config.json"
         if shipped.exists():  # a checkpoint's curves end at its weights, not at steps logged after them
             steps = json.loads(shipped.read_text()).get("training", {}).get("steps")
