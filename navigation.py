@@ -10,16 +10,16 @@ from studio.comparison_view import pick_up_comparison
 from studio.live_view import pick_up_takes
 from studio.visitor import remember_controls, restore_controls, visitor_id
 
-st.set_page_config(page_title="WaveNet Piano Studio", page_icon="🎹", layout="wide")
+st.set_page_config(page_title="WaveNet Piano Studio", page_icon=":material/piano:", layout="wide")
 visitor_id()  # back in the address after a move to another page, so that a reload finds the takes
 restore_controls()
 remember_controls()  # before the page runs: a reload may cut a long run short
 pick_up_takes()  # what was sampling before a reload goes on, on whichever page it lands
 pick_up_comparison()
 pages = st.navigation([
-    st.Page("app_pages/generate.py", title="Generate", icon="🎹", default=True),
-    st.Page("app_pages/continue.py", title="Continue a clip", icon="🎼"),
-    st.Page("app_pages/compare.py", title="Compare checkpoints", icon="⚖️"),
-    st.Page("app_pages/training.py", title="Training monitor", icon="📈"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/piano:", default=True),
+    st.Page("app_pages/continue.py", title="Continue a clip", icon=":material/queue_music:"),
+    st.Page("app_pages/compare.py", title="Compare checkpoints", icon=":material/compare:"),
+    st.Page("app_pages/training.py", title="Training monitor", icon=":material/monitoring:"),
 ])
 pages.run()

@@ -9,7 +9,7 @@ from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
 
-st.title("⚖️ Compare checkpoints")
+st.title(":material/compare: Compare checkpoints")
 names = checkpoint_names()
 if len(names) < 2:
     st.warning("Comparing needs at least two checkpoints in `checkpoints/` or `runs/*/best`.")

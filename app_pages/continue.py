@@ -7,7 +7,7 @@ from studio.controls import fresh_seed_if_asked, generation_controls
 from studio.sidebar import checkpoint_picker
 from studio.takes import take_list
 
-st.title("🎼 Continue a clip")
+st.title(":material/queue_music: Continue a clip")
 name, model, info = checkpoint_picker()
 rate = model.config.sample_rate
 

@@ -15,9 +15,9 @@ from wavenet.train import step_samples
 
 RUNS = Path("runs")
 
-st.title("📈 Training monitor")
+st.title(":material/monitoring: Training monitor")
 runs = find_runs(RUNS)
-with st.expander("➕ Start a training run", expanded=not runs):
+with st.expander("Start a training run", expanded=not runs, icon=":material/add:"):
     training_jobs.launch_form(RUNS, checkpoint_names(), ["cpu", "cuda"] if device() == "cuda" else ["cpu"])
 if not runs:
     st.info("No training runs yet: start one above, or with `python -m wavenet train --data … --run runs/NAME`.")
@@ -60,7 +60,7 @@ def progress() -> None:
     step = int(scalars["step"].max())
     hours = latest["value"].get("audio_hours_seen", float("nan"))
     rate = latest["value"].get("samples_per_s", float("nan"))
-    state = "🟢 running" if run.active else "⏸ not running"
+    state = "running" if run.active else "not running"
     columns = st.columns(4)
     columns[0].metric("State", state)
     columns[1].metric("Step", f"{step:,}")

@@ -15,7 +15,7 @@ def _new_seed(key: str) -> None:
 
 
 def _roll_seed(page: str) -> None:
-    """A seed rolled with 🎲 is meant for the next take, so it is not replaced by a fresh one.
+    """A seed rolled with *New seed* is meant for the next take, so it is not replaced by a fresh one.
     (Typing a seed does not untick "new seed for every take": the box's change callback also fires
     when the browser echoes a value the studio set a moment before, which would untick it unasked.)"""
     _new_seed(f"{page}_seed")
@@ -50,8 +50,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
                                      "trims the hiss unlikely samples add; high values make sounds fade.")
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
-    button_column.button("🎲 New seed", key=f"{page}_new_seed", on_click=_roll_seed, args=(page,),
-                         help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
+    button_column.button("New seed", icon=":material/casino:", key=f"{page}_new_seed", on_click=_roll_seed,
+                         args=(page,), help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
     st.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,

@@ -163,7 +163,7 @@ def take_list(page: str) -> None:
                          f" · {made}", expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
-            if row.button("🗑 Delete", key=f"delete_{take.key}"):
+            if row.button("Delete", icon=":material/delete:", key=f"delete_{take.key}"):
                 delete_take(take)
                 st.rerun()
             row.button("↺ Same settings again", key=f"again_{take.key}", on_click=same_settings_again,

@@ -55,7 +55,7 @@ def wait_for_take(at: AppTest, count: int, seconds: float = 120) -> list:
 def test_generate_page_has_its_controls_and_makes_takes_of_the_requested_length_and_seed():
     at = page("generate")
     labels = {s.label for s in at.slider} | {n.label for n in at.number_input} | {b.label for b in at.button}
-    assert {"Length (seconds)", "Temperature (0 = greedy)", "Min-p (0 = off)", "Seed", "Variations", "🎲 New seed",
+    assert {"Length (seconds)", "Temperature (0 = greedy)", "Min-p (0 = off)", "Seed", "Variations", "New seed",
             "▶ Generate"} <= labels
     assert any("receptive field" in c.value for c in at.sidebar.caption)
     assert any(c.value.startswith("**sounds like**: ") for c in at.sidebar.caption)  # what to expect, from its card
@@ -357,6 +357,23 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert len(at.get("audio")) >= 2
 
 
+def test_a_resumed_run_shows_what_it_logged_since_its_checkpoint_not_what_the_killed_process_did(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from studio.runs import RunFolder
+
+    run = tmp_path / "mine"
+    with SummaryWriter(str(run / "tb")) as killed:  # logged up to step 10, then killed; its checkpoint was step 5
+        for step in range(1, 11):
+            killed.add_scalar("loss/train", 3.0, step, walltime=1000.0 + step)
+    with SummaryWriter(str(run / "tb"), purge_step=6) as resumed:  # as wavenet.train resumes
+        for step in (6, 7):
+            resumed.add_scalar("loss/train", 2.0, step, walltime=2000.0 + step)
+    curve = RunFolder("mine", run).scalars()
+    assert curve["step"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert curve["value"].tolist() == [3.0] * 5 + [2.0] * 2
+
+
 def test_training_page_slides_through_the_samples_a_run_logged(tmp_path, monkeypatch):
     from torch.utils.tensorboard import SummaryWriter
 
@@ -452,7 +469,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert json.loads((run / "run.json").read_text())["settings"]["augment"] == "none"
     at.run()
     assert any("not running now" in c.value for c in at.caption)
-    assert [m.value for m in at.metric if m.label == "State"] == ["⏸ not running"]
+    assert [m.value for m in at.metric if m.label == "State"] == ["not running"]
     stopped_at = json.loads((run / "last" / "config.json").read_text())["training"]["steps"]
     at.number_input(key="training_more").set_value(0.5)
     at.button(key="training_resume").click().run()  # continues from the checkpoint, then ends by its budget
