@@ -1,6 +1,6 @@
 """Write a shipped checkpoint's model card (README.md) with measured numbers and examples.
 
-    python tools/make_card.py checkpoints/piano-small --val data/piano16k --observations "..."
+    python tools/make_card.py checkpoints/piano-small --observations "..."
 
 Measures bits/sample on validation clips and on the real piano clip (never trained on),
 the compiled step's generation speed on this machine, and writes an example unique take
@@ -82,7 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("checkpoint")
     parser.add_argument("--speed-only", action="store_true", help="re-measure only the generation speed")
-    parser.add_argument("--val", default="data/piano16k")
+    parser.add_argument("--val", default="data/heldout16k",
+                        help="held-out clips (tools/heldout_set.py): no training render was drawn from their scores")
     parser.add_argument("--val-clips", type=int, default=24)
     parser.add_argument("--observations", default="")
     parser.add_argument("--history", default="", help="how the model was trained, in words")
