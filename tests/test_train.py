@@ -249,6 +249,39 @@ def test_two_cpu_processes_under_torchrun_accumulating_gradients_keep_identical_
     assert summary["samples_seen"] == 4 * 2 * 2 * 2 * 200  # both replicas' accumulated batches count
 
 
+def test_a_stage_can_continue_the_adam_moments_of_the_run_its_weights_came_from(piano_data, tmp_path):
+    config = WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8)
+    quick = dict(batch_size=1, output_length=200, max_steps=2, val_every=2, checkpoint_every=2, sample_seconds=0)
+    Trainer(config, piano_data, tmp_path / "first", TrainSettings(**quick), progress=False).train()
+    weights = tmp_path / "first" / "last"
+    saved = torch.load(weights / "trainer.pt", weights_only=True)["optimizer"]["state"]
+
+    def stage(name: str, keep: bool) -> Trainer:
+        return Trainer(config, piano_data, tmp_path / name, progress=False,
+                       settings=TrainSettings(**quick, init_from=str(weights), keep_optimizer=keep))
+
+    continued = stage("continued", keep=True)
+    moments = continued.optimizer.state_dict()["state"]
+    assert moments.keys() == saved.keys()
+    assert all(torch.equal(moments[i][k], saved[i][k]) for i in saved for k in ("exp_avg", "exp_avg_sq"))
+    assert continued.step == 0  # only the moments: its own steps, clock and schedule start anew
+    assert not stage("fresh", keep=False).optimizer.state
+    continued.train()
+    assert json.loads((tmp_path / "continued" / "run.json").read_text())["settings"]["keep_optimizer"]
+
+    shipped = tmp_path / "shipped"  # shipped weights come without their optimizer
+    shipped.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (shipped / name).write_bytes((weights / name).read_bytes())
+    with pytest.raises(TrainingError, match="drop --keep-optimizer"):
+        Trainer(config, piano_data, tmp_path / "nothing", progress=False,
+                settings=TrainSettings(**quick, init_from=str(shipped), keep_optimizer=True))
+    (shipped / "trainer.pt").write_bytes(b"not a torch file")
+    with pytest.raises(TrainingError, match="does not hold an optimizer"):
+        Trainer(config, piano_data, tmp_path / "damaged", progress=False,
+                settings=TrainSettings(**quick, init_from=str(shipped), keep_optimizer=True))
+
+
 def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):
     for extra, message in [(["--data", str(tmp_path / "none")], "not a prepared dataset"),
                            (["--data", str(piano_data), "--output-length", "90000", "--max-steps", "1"], "do not fit"),
@@ -293,6 +326,7 @@ def test_a_continued_run_ships_into_its_checkpoint_with_one_cumulative_history(p
     a, _ = load_checkpoint(shipped)
     b, _ = load_checkpoint(tmp_path / "more" / "last")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert (shipped / "trainer.pt").exists()  # the run's Adam moments, for a next stage with --keep-optimizer
     curve = RunFolder("shipped", shipped).scalars().query("tag == 'loss/train'")
     assert sorted(curve["step"]) == [1, 4 + 1]  # logged at each run's step 1: the continuation follows the first
 

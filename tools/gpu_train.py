@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--history-noise", type=float, default=0.0,
                         help="μ-law classes of noise on the history the model sees, not on its targets")
     parser.add_argument("--init-from", default="")
+    parser.add_argument("--keep-optimizer", action="store_true",
+                        help="with --init-from: continue the Adam moments saved there (an earlier call's $OUT)")
     parser.add_argument("--texture", choices=("full", "melody"), default="full")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--hold-out", default="data/heldout16k/manifest.json",
@@ -83,6 +85,8 @@ def main() -> None:
                              "its scores are never rendered. '' trains on every score")
     args = parser.parse_args()
 
+    if args.keep_optimizer and not (Path(args.init_from) / "trainer.pt").exists():
+        sys.exit(f"error: --keep-optimizer needs {Path(args.init_from) / 'trainer.pt'}: carry it, or drop the option")
     started = time.time()
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}"
           f" {torch.cuda.get_device_name() if torch.cuda.is_available() else ''}", flush=True)
@@ -106,7 +110,7 @@ def main() -> None:
                              time_budget=args.budget, val_every=500, checkpoint_every=args.checkpoint_every,
                              sample_seconds=0.0, compile=args.compile, precision=args.precision,
                              augment=args.augment, augment_share=args.augment_share, history_noise=args.history_noise,
-                             init_from=args.init_from)
+                             init_from=args.init_from, keep_optimizer=args.keep_optimizer)
     trainer = ExportingTrainer(config, work / "data", work / "run", settings, progress=False)
     trainer.out = Path(args.out)
     summary = trainer.train()

@@ -6,8 +6,10 @@
 Copies the run's weights (last/ or best/), makes the checkpoint's training summary cumulative
 (steps, samples, hours of audio, wall time, devices) and appends the run's curves to the
 checkpoint's TensorBoard log with its steps and hours shifted after the earlier training, so
-the training monitor shows the whole history as one curve. Then refresh the model card with
-tools/make_card.py.
+the training monitor shows the whole history as one curve. The run's optimizer state goes beside
+the weights as trainer.pt, which git ignores (weights are committed, optimizer state is not), so
+a later stage in this workspace can continue it (`wavenet train --init-from CHECKPOINT
+--keep-optimizer`). Then refresh the model card with tools/make_card.py.
 """
 from __future__ import annotations
 
@@ -74,6 +76,10 @@ def main() -> None:
     written = append_curves(events_files, checkpoint, run.name, int(previous.get("steps") or 0),
                             float(previous.get("audio_hours_seen") or 0.0))
     shutil.copy2(source / "model.safetensors", checkpoint / "model.safetensors")
+    if (source / "trainer.pt").exists():
+        shutil.copy2(source / "trainer.pt", checkpoint / "trainer.pt")
+    else:  # moments of earlier weights would not fit these
+        (checkpoint / "trainer.pt").unlink(missing_ok=True)
     before["training"] = cumulative(previous, after.get("training", {}), args.history)
     before["data"] = after.get("data", before.get("data"))
     before["created"] = after.get("created", before.get("created"))

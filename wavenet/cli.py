@@ -115,7 +115,8 @@ def cmd_train(args) -> None:
                              augment=kept_on_resume(args, "augment", AUGMENTATIONS[0]),
                              augment_share=kept_on_resume(args, "augment_share", TrainSettings.augment_share),
                              history_noise=kept_on_resume(args, "history_noise", 0.0),
-                             init_from=kept_on_resume(args, "init_from", ""))
+                             init_from=kept_on_resume(args, "init_from", ""),
+                             keep_optimizer=bool(kept_on_resume(args, "keep_optimizer", False)))
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
     if trainer.is_main:
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     p.add_argument("--init-from", help="start from these weights (a fresh optimizer with warm-up); --resume "
                                        "remembers them for the run's cards")
+    p.add_argument("--keep-optimizer", action="store_const", const=True, default=None,
+                   help="with --init-from: continue the Adam moments saved beside those weights (a run's last/, a "
+                        "GPU lease's folder, or a checkpoint shipped in this workspace) instead of a fresh Adam")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("generate", help="sample audio from a checkpoint")

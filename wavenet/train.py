@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import pickle
 import signal
 import threading
 import time
@@ -61,6 +62,7 @@ class TrainSettings:
     history_noise: float = 0.0  # μ-law classes: noise (std up to this, per crop) on the inputs, not the targets
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
+    keep_optimizer: bool = False  # with init_from: also continue the Adam moments saved beside those weights
 
 
 def step_samples(settings: dict, processes: int) -> int:
@@ -227,6 +229,8 @@ class Trainer:
                             f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
                             "prepare longer clips or lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        if settings.keep_optimizer and not (resume and last is not None):
+            self._continue_optimizer(Path(settings.init_from))
         self.step, self.samples_seen, self.elapsed, self.best_val = 0, 0, 0.0, math.inf
         self.bad_steps = 0
         self.generator = torch.Generator().manual_seed(settings.seed * 1000 + self.rank)
@@ -266,6 +270,25 @@ class Trainer:
         if self.compiled:
             wrapped = torch.compile(wrapped)
         return wrapped
+
+    def _continue_optimizer(self, folder: Path) -> None:
+        """Adam's moments from the run that made the --init-from weights, so that a stage continues that
+        run's optimizer (a GPU lease's second call, a CPU stage after a lease) rather than re-estimating
+        them from its first few batches. Only the moments: step count, clock and data order start anew."""
+        if not self.settings.init_from:
+            raise TrainingError("--keep-optimizer continues the optimizer of the --init-from weights: give --init-from")
+        state_file = folder / TRAINER_STATE
+        if not state_file.exists():
+            raise TrainingError(f"{folder} has no {TRAINER_STATE} (optimizer state is not committed with shipped "
+                                f"weights; a run's last/ or a GPU lease's folder has one): drop --keep-optimizer to "
+                                f"start a fresh Adam")
+        try:
+            self.optimizer.load_state_dict(torch.load(state_file, map_location="cpu", weights_only=True)["optimizer"])
+            moments = [self.optimizer.state[p]["exp_avg"].shape == p.shape for p in self.model.parameters()]
+        except (KeyError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+            raise TrainingError(f"{state_file} does not hold an optimizer for these weights ({error})") from None
+        if not all(moments):
+            raise TrainingError(f"{state_file} holds an optimizer for weights of other shapes than {folder}'s")
 
     def _load_trainer_state(self, folder: Path) -> None:
         state = torch.load(folder / TRAINER_STATE, map_location="cpu", weights_only=True)
@@ -488,7 +511,8 @@ class Trainer:
                    "augment_share": self.settings.augment_share if self.settings.augment == "recording" else 0.0,
                    "history_noise": self.settings.history_noise}
         if self.settings.init_from:
-            summary |= {"init_from": self.settings.init_from, "init_samples_seen": self.init_samples}
+            summary |= {"init_from": self.settings.init_from, "init_samples_seen": self.init_samples,
+                        "keep_optimizer": self.settings.keep_optimizer}
         return summary
 
     def save(self, loss: float, val: float | None) -> None:
