@@ -51,7 +51,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("New seed", icon=":material/casino:", key=f"{page}_new_seed", on_click=_roll_seed,
-                         args=(page,), help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
+                         args=(page,),
+                         help="Rolls a seed for the next take (and keeps it: *New seed for every take* goes off)")
     variations = variations_column.number_input("Variations", 1, 4, key=f"{page}_variations", **kept,
                                                 help="Several takes at once in one batched pass; the first plays live.")
     st.checkbox("New seed for every take", key=f"{page}_fresh_seed", **kept,

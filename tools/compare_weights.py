@@ -10,9 +10,9 @@ deciding between training runs.
 μ-law class (fixed seed): about what sampling at temperature 1 feeds a model, so a model that
 is lost there will drift into noise when it generates.
 With --takes, each model also makes 4 unique takes and 2 continuations of the real clip
-(T=1.0, 4 s each, min-p as --min-p, seeds 1-4 and 1-2 moved by --seed-offset); the table gives their median spectral flatness (lower: more tonal) and
-attacks per second (struck notes; wavenet.analysis.attack_rate), and the
-folder gets each take's WAV and CQT image to look at and listen to. It also continues each
+(T=1.0, 4 s each, min-p as --min-p, seeds 1-4 and 1-2 moved by --seed-offset); the table gives
+their median spectral flatness (lower: more tonal) and attacks per second (struck notes;
+wavenet.analysis.attack_rate), and the folder gets each take's WAV and CQT image to look at and listen to. It also continues each
 held-out render after 3 s of it (T=1.0) and gives the median flatness of the first second
 the model adds, beside that of the second that really follows ("held-out continuation"):
 renders are what the model trained on, so this shows how fast its own sampling dissolves notes
