@@ -35,7 +35,7 @@ def progress() -> None:
     st.caption(run.description())
     if run.process is not None:
         stop_column, log_column = st.columns([1, 4])
-        if stop_column.button("⏹ Stop training", key="training_stop"):
+        if stop_column.button("Stop training", icon=":material/stop:", key="training_stop"):
             training_jobs.stop(run.path)
             stop_column.caption("Stopping: it saves a checkpoint after this step (continue later with `--resume`).")
         log_column.code(training_jobs.log_tail(RUNS, run.name) or "starting…", language=None)

@@ -120,5 +120,5 @@ def progress_panel() -> None:
     speed = (f" · {comparison.samples_per_second:,.0f} samples/s · {comparison.current_seconds_left:.0f} s left "
              "for this one" if comparison.samples_per_second else "")
     st.progress(min(comparison.fraction, 1.0), text=f"Sampling {which}{speed}")
-    if st.button("⏹ Stop", key="compare_stop", help="Keeps what was sampled so far"):
+    if st.button("Stop", icon=":material/stop:", key="compare_stop", help="Keeps what was sampled so far"):
         comparison.cancel.set()

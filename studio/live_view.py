@@ -116,7 +116,8 @@ def _still_playing(page: str) -> None:
     # The same places as while sampling (player, progress bar, Stop), so that Stop playback replaces
     # Stop sampling at once instead of leaving it faded on the page until the rerun ends.
     st.empty()
-    st.button("⏹ Stop playback", key=f"{page}_stop_playback", on_click=_stop_playback, args=(page, take.id))
+    st.button("Stop playback", icon=":material/stop:", key=f"{page}_stop_playback", on_click=_stop_playback,
+              args=(page, take.id))
 
 
 @st.fragment(run_every=1.0)
@@ -138,7 +139,7 @@ def live_panel(page: str) -> None:
     # How much has been sampled is the bar itself; the player's line above says how much it received
     # (it updates 4× a second, this panel once), so the two never show different counts.
     st.progress(min(fraction, 1.0), text=f"{display_name(take.checkpoint)}, seed {take.settings.seed}: {detail}")
-    if st.button("⏹ Stop sampling", key=f"{page}_stop", help="Keeps what was sampled so far"):
+    if st.button("Stop sampling", icon=":material/stop:", key=f"{page}_stop", help="Keeps what was sampled so far"):
         take.cancel.set()
 
 

@@ -95,7 +95,7 @@ def test_clicking_generate_streams_the_take_into_a_running_audio_player(studio_u
     page.get_by_role("button", name="⬇ WAV").first.wait_for(timeout=60_000)  # the download is offered
     # Once everything has played, the player says so and Stop playback goes.
     page.wait_for_function(f"() => ({PLAYER})().every(p => p.done && p.sources.length === 0)", timeout=60_000)
-    page.get_by_role("button", name="⏹ Stop playback").wait_for(state="detached", timeout=10_000)
+    page.get_by_role("button", name="Stop playback").wait_for(state="detached", timeout=10_000)
 
 
 def generate(page, studio_url: str, seconds: float) -> None:
@@ -113,7 +113,7 @@ def test_stop_keeps_the_partial_take(studio_url, browser_page):
     generate(page, studio_url, 24)
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 3; }}", timeout=120_000)
     page.get_by_text(re.compile(r"Playing as it is sampled · [0-9.]+ of 24\.0 s received")).wait_for(timeout=10_000)
-    page.get_by_role("button", name="⏹ Stop sampling").click()
+    page.get_by_role("button", name="Stop sampling").click()
     page.get_by_text("stopped early").first.wait_for(timeout=60_000)
     page.locator("audio").first.wait_for(state="attached", timeout=60_000)
     page.get_by_role("button", name="⬇ WAV").first.wait_for(timeout=60_000)
@@ -126,7 +126,7 @@ def test_a_take_still_playing_after_sampling_keeps_its_player_until_stop_playbac
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
     page.evaluate("() => window.__wavenetAudio.suspend()")
     page.get_by_text("Your takes").wait_for(timeout=120_000)  # sampled: the take is in the list
-    stop = page.get_by_role("button", name="⏹ Stop playback")
+    stop = page.get_by_role("button", name="Stop playback")
     stop.wait_for(timeout=10_000)  # ... while its audio is still to play
     time.sleep(9)  # past the server's own estimate of the playback's end (the held clock plays nothing)
     assert stop.is_visible() and page.evaluate(f"() => ({PLAYER})()[0].sources.length") > 0
@@ -166,10 +166,10 @@ def test_a_reload_while_sampling_keeps_the_take_and_the_takes_before_it(studio_u
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
     assert "studio=" in page.url
     page.reload()  # while the second take is sampled
-    page.get_by_role("button", name="⏹ Stop sampling").wait_for(timeout=60_000)  # it carries on here
+    page.get_by_role("button", name="Stop sampling").wait_for(timeout=60_000)  # it carries on here
     assert page.get_by_test_id("stSliderThumbValue").first.inner_text() == "24.00"  # the controls as left
     page.wait_for_function(f"() => {{ const p = ({PLAYER})()[0]; return p && p.chunks >= 1; }}", timeout=120_000)
-    page.get_by_role("button", name="⏹ Stop sampling").wait_for(state="detached", timeout=120_000)
+    page.get_by_role("button", name="Stop sampling").wait_for(state="detached", timeout=120_000)
     page.get_by_test_id("stExpander").nth(1).wait_for(timeout=60_000)  # both takes are listed
     assert page.get_by_test_id("stExpander").count() == 2
     assert page.get_by_text("stopped early").count() == 0
