@@ -22,6 +22,9 @@ from wavenet.sampler import GenerationSettings
 PLAYBACK_MARGIN_SECONDS = 2.0
 # The live player plays only the end of a long prime before the continuation (the take list has all).
 PRIME_HEARD_SECONDS = 2.0
+# After Stop playback the player stays, told to stop, until it says it has (or this long): dropped at
+# once, it could be unmounted by the next run before the browser ever saw the stop.
+STOP_CONFIRM_SECONDS = 5.0
 _collecting = threading.Lock()  # two tabs of one visitor may both see a take finish: one makes its Take
 TAKE_PAGES = ("generate", "continue")
 
@@ -96,7 +99,7 @@ def _prime_not_heard(take: LiveTake) -> int:
 
 
 def _stop_playback(page: str, take_id: str) -> None:
-    st.session_state[f"{page}_playback_stopped"] = take_id
+    st.session_state[f"{page}_playback_stopped"] = (take_id, time.time())
 
 
 def _still_playing(page: str) -> None:
@@ -106,13 +109,18 @@ def _still_playing(page: str) -> None:
     take: LiveTake | None = st.session_state.get(f"{page}_playing")
     if take is None:
         return
-    stopped = st.session_state.pop(f"{page}_playback_stopped", None) == take.id
+    asked = st.session_state.get(f"{page}_playback_stopped")
+    stopped = asked is not None and asked[0] == take.id
     playing = live_player(page, take, stop=stopped)
     playback_ends = take.playback_ends() - _prime_not_heard(take) / take.sample_rate
     estimate_passed = time.time() > playback_ends + PLAYBACK_MARGIN_SECONDS
-    if stopped or playing is False or (playing is None and estimate_passed):
+    if (playing is False or (playing is None and estimate_passed)
+            or (stopped and time.time() > asked[1] + STOP_CONFIRM_SECONDS)):
         st.session_state.pop(f"{page}_playing")
+        st.session_state.pop(f"{page}_playback_stopped", None)
         return
+    if stopped:
+        return  # no Stop button while the player confirms
     # The same places as while sampling (player, progress bar, Stop), so that Stop playback replaces
     # Stop sampling at once instead of leaving it faded on the page until the rerun ends.
     st.empty()
