@@ -282,6 +282,53 @@ def test_a_stage_can_continue_the_adam_moments_of_the_run_its_weights_came_from(
                 settings=TrainSettings(**quick, init_from=str(shipped), keep_optimizer=True))
 
 
+@pytest.fixture(scope="module")
+def kept_run(piano_data, tmp_path_factory) -> Path:
+    """A tiny run that kept its checkpoints at steps 2 and 4, then was resumed to step 6."""
+    run = tmp_path_factory.mktemp("kept") / "run"
+    common = [*TINY, "--data", str(piano_data), "--run", str(run), "--batch-size", "1", "--output-length", "200",
+              "--checkpoint-every", "2", "--sample-seconds", "0"]
+    assert train_cli(*common, "--max-steps", "4", "--keep-checkpoints").wait(timeout=300) == 0
+    assert train_cli(*common, "--max-steps", "6", "--resume").wait(timeout=300) == 0  # keeps its own setting
+    return run
+
+
+def test_a_run_can_keep_every_checkpoint_to_choose_among_them_later(kept_run):
+    kept = sorted(p.name for p in (kept_run / "steps").iterdir())
+    assert kept == ["step00000002", "step00000004", "step00000006"]
+    weights = [load_checkpoint(kept_run / "steps" / name) for name in kept]
+    assert [info["training"]["steps"] for _, info in weights] == [2, 4, 6]
+    assert not (kept_run / "steps" / kept[0] / "trainer.pt").exists()  # weights only: a long run keeps hundreds
+    last, _ = load_checkpoint(kept_run / "last")
+    assert torch.equal(weights[-1][0].state_dict()["end2.bias"], last.state_dict()["end2.bias"])
+    assert not torch.equal(weights[0][0].state_dict()["end2.bias"], last.state_dict()["end2.bias"])
+
+
+def select_checkpoint(run: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "tools/select_checkpoint.py", str(run), "--seeds", "1-2",
+                           "--seconds", "0.5", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_the_kept_checkpoint_with_the_most_attacks_under_a_flatness_limit_is_chosen(kept_run):
+    (kept_run / "steps" / "step00000004" / "model.safetensors").write_bytes(b"cut short")
+    chosen = select_checkpoint(kept_run, "--max-flatness", "1")
+    assert chosen.returncode == 0, chosen.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in chosen.stdout.splitlines()[1:-1]}
+    assert rows.keys() == {"step00000002", "step00000004", "step00000006"}
+    assert rows["step00000004"][0] == "skipped:"  # a damaged checkpoint is named, not fatal
+    scores = {name: json.loads((kept_run / "steps" / name / "takes.json").read_text())["seeds 1-2, 0.5 s"]
+              for name in ("step00000002", "step00000006")}
+    best = max(scores, key=lambda name: (scores[name]["attacks_per_s"], -scores[name]["flatness"]))
+    assert chosen.stdout.splitlines()[-1] == f"chosen: {kept_run / 'steps' / best}"
+    assert [float(v) for v in rows[best][:2]] == pytest.approx(
+        [scores[best]["attacks_per_s"], scores[best]["flatness"]], abs=1e-3)
+
+    strict = select_checkpoint(kept_run, "--max-flatness", "0")  # measured once: read back, not sampled again
+    assert strict.stdout.splitlines()[-1] == "chosen: none (no checkpoint's median flatness is at or under 0)"
+    assert select_checkpoint(kept_run.parent / "elsewhere", "--max-flatness", "1").stderr.startswith(
+        "error: ")
+
+
 def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):
     for extra, message in [(["--data", str(tmp_path / "none")], "not a prepared dataset"),
                            (["--data", str(piano_data), "--output-length", "90000", "--max-steps", "1"], "do not fit"),

@@ -116,7 +116,8 @@ def cmd_train(args) -> None:
                              augment_share=kept_on_resume(args, "augment_share", TrainSettings.augment_share),
                              history_noise=kept_on_resume(args, "history_noise", 0.0),
                              init_from=kept_on_resume(args, "init_from", ""),
-                             keep_optimizer=bool(kept_on_resume(args, "keep_optimizer", False)))
+                             keep_optimizer=bool(kept_on_resume(args, "keep_optimizer", False)),
+                             keep_checkpoints=bool(kept_on_resume(args, "keep_checkpoints", False)))
     trainer = Trainer(config, Path(args.data), Path(args.run), settings, device=args.device, resume=args.resume)
     summary = trainer.train()
     if trainer.is_main:
@@ -258,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-optimizer", action="store_const", const=True, default=None,
                    help="with --init-from: continue the Adam moments saved beside those weights (a run's last/, a "
                         "GPU lease's folder, or a checkpoint shipped in this workspace) instead of a fresh Adam")
+    p.add_argument("--keep-checkpoints", action="store_const", const=True, default=None,
+                   help="also keep the weights of every checkpoint (--checkpoint-every) in the run's steps/ "
+                        "folder, to choose among them by their takes; --resume keeps the run's own")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("generate", help="sample audio from a checkpoint")

@@ -2,7 +2,8 @@
 
 A run folder holds `last/` and `best/` checkpoints (model + `trainer.pt` with optimizer,
 step, RNG and data-sampler state, so a killed run resumes exactly), TensorBoard events in
-`tb/`, and the audio samples logged at each checkpoint in `samples/`.
+`tb/`, the audio samples logged at each checkpoint in `samples/`, and with `keep_checkpoints`
+the weights of every checkpoint in `steps/`.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from wavenet.data import MANIFEST, ClipSet, DataError
 from wavenet.model import WaveNet, WaveNetConfig
 
 TRAINER_STATE = "trainer.pt"
+KEPT_CHECKPOINTS = "steps"  # with keep_checkpoints: the weights of every checkpoint, one folder each
 
 
 PRECISIONS = ("float32", "bf16")
@@ -63,6 +65,7 @@ class TrainSettings:
     max_bad_steps: int = 20
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
     keep_optimizer: bool = False  # with init_from: also continue the Adam moments saved beside those weights
+    keep_checkpoints: bool = False  # also keep every checkpoint's weights in steps/: takes differ from one to the next
 
 
 def step_samples(settings: dict, processes: int) -> int:
@@ -540,6 +543,8 @@ class Trainer:
         save_checkpoint(self.run / "last", self.model, summary, data, extra_files={TRAINER_STATE: buffer.getvalue()})
         if improved or val is None:
             save_checkpoint(self.run / "best", self.model, summary, data)
+        if self.settings.keep_checkpoints:
+            save_checkpoint(self.run / KEPT_CHECKPOINTS / f"step{self.step:08d}", self.model, summary, data)
         self._log_sample()
         if self.writer:
             self.writer.flush()
