@@ -4,15 +4,16 @@ import streamlit as st
 
 from studio import comparison_view
 from studio.controls import fresh_seed_if_asked, generation_controls
-from studio.models import bits_and_source, checkpoint_names, display_name
+from studio.models import bits_and_source, checkpoint_names, display_name, kept_checkpoint_names
 from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
 
 st.title(":material/compare: Compare checkpoints")
-names = checkpoint_names()
+names = checkpoint_names() + kept_checkpoint_names()
 if len(names) < 2:
-    st.warning("Comparing needs at least two checkpoints in `checkpoints/` or `runs/*/best`.")
+    st.warning("Comparing needs at least two checkpoints in `checkpoints/`, `runs/*/best` or a run's kept "
+               "checkpoints (`runs/*/steps/`).")
     st.stop()
 still_there = [name for name in st.session_state.get("compare_checkpoints", names[:2]) if name in names]
 st.session_state["compare_checkpoints"] = still_there

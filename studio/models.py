@@ -10,6 +10,7 @@ import torch
 from wavenet.checkpoint import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints,
                                 load_checkpoint, read_info)
 from wavenet.model import WaveNet
+from wavenet.train import KEPT_CHECKPOINTS
 
 # Takes sample on one core each (the compiled step); PyTorch work in the studio (priming a
 # continuation) ran 3-9x slower on two threads than on one while a training run kept the
@@ -83,11 +84,22 @@ def checkpoint_names() -> list[str]:
     return sorted(list_checkpoints(), key=lambda name: (name != DEFAULT_CHECKPOINT, validation_bits(name))) + runs
 
 
+def kept_checkpoint_names() -> list[str]:
+    """Every checkpoint the local runs kept (`--keep-checkpoints`), in step order: a run's takes
+    change from one checkpoint to the next, so they are worth comparing (not offered in the sidebar:
+    a run keeps dozens)."""
+    return [str(p) for p in sorted(Path("runs").glob(f"*/{KEPT_CHECKPOINTS}/step*[0-9]"))
+            if (p / "config.json").is_file()]
+
+
 def display_name(name: str) -> str:
-    """'piano-small', or 'my-run (run's best)' for runs/my-run/best: short enough for the sidebar's box."""
+    """'piano-small', 'my-run (run's best)' for runs/my-run/best, 'my-run, step 125' for a kept checkpoint:
+    short enough for the sidebar's box."""
     path = Path(name)
     if len(path.parts) == 3 and path.parts[0] == "runs" and path.name == "best":
         return f"{path.parts[1]} (run's best)"
+    if len(path.parts) == 4 and path.parts[0] == "runs" and path.parts[2] == KEPT_CHECKPOINTS:
+        return f"{path.parts[1]}, step {int(path.name.removeprefix('step'))}"
     return name
 
 

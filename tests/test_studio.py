@@ -535,6 +535,25 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
     assert again.session_state["compare_described"] == at.session_state["compare_described"]
 
 
+def test_a_runs_kept_checkpoints_can_be_compared_with_each_other(tmp_path, monkeypatch):
+    card = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())
+    for step in (25, 50):
+        kept = tmp_path / "runs" / "stage" / "steps" / f"step{step:08d}"
+        kept.mkdir(parents=True)
+        (kept / "model.safetensors").write_bytes((ROOT / "checkpoints" / "piano-small" / "model.safetensors").read_bytes())
+        (kept / "config.json").write_text(json.dumps({**card, "training": {"steps": step}}))
+    monkeypatch.chdir(tmp_path)
+    at = page("compare")
+    picker = at.multiselect(key="compare_checkpoints")
+    assert picker.options[-2:] == ["stage, step 25", "stage, step 50"]  # after the shipped ones, in step order
+    picker.set_value(["runs/stage/steps/step00000025", "runs/stage/steps/step00000050"])
+    at.slider(key="compare_seconds").set_value(0.5)
+    at.button(key="compare_go").click().run()
+    takes = wait_for_comparison(at)
+    assert [t.audio.shape[1] for t in takes] == [8000, 8000]
+    assert list(at.dataframe[0].value.columns) == ["stage, step 25", "stage, step 50"]
+
+
 def test_stopping_a_comparison_keeps_what_was_sampled():
     from studio.comparison import get_comparison
 
