@@ -4,13 +4,17 @@ They live in app_pages/, not pages/: Streamlit treats a pages/ folder beside the
 an old-style multipage app until st.navigation has run once, so a bookmarked page opened as a
 fresh server's first request would show the folder's file names as navigation.
 """
+from pathlib import Path
+
 import streamlit as st
 
 from studio.comparison_view import pick_up_comparison
 from studio.live_view import pick_up_takes
 from studio.visitor import remember_controls, restore_controls, visitor_id
 
-st.set_page_config(page_title="WaveNet Piano Studio", page_icon=":material/piano:", layout="wide")
+# A local image: a :material/…: page icon is fetched from Google's font servers, which an offline studio cannot reach.
+st.set_page_config(page_title="WaveNet Piano Studio", page_icon=str(Path(__file__).parent / "assets" / "studio-icon.png"),
+                   layout="wide")
 visitor_id()  # back in the address after a move to another page, so that a reload finds the takes
 restore_controls()
 remember_controls()  # before the page runs: a reload may cut a long run short

@@ -4,7 +4,7 @@ import streamlit as st
 
 from studio import comparison_view
 from studio.controls import fresh_seed_if_asked, generation_controls
-from studio.models import bits_and_source, checkpoint_names, display_name, kept_checkpoint_names
+from studio.models import bits_and_source, checkpoint_names, display_name, kept_checkpoint_names, picker_label
 from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
@@ -18,7 +18,7 @@ if len(names) < 2:
 still_there = [name for name in st.session_state.get("compare_checkpoints", names[:2]) if name in names]
 st.session_state["compare_checkpoints"] = still_there
 chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
-                        format_func=display_name, persist_state="session")
+                        format_func=picker_label, persist_state="session")
 use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime", persist_state="session")
 st.session_state.setdefault("compare_prime_seconds", 3.0)
 prime_seconds = st.slider("Prime length (seconds)", 0.5, 10.0, step=0.5, key="compare_prime_seconds",

@@ -9,6 +9,7 @@ import streamlit as st
 
 from studio import training_jobs
 from studio.models import checkpoint_names, device
+from studio.plots import loss_axis_range
 from studio.runs import LoggedSample, find_runs
 from studio.visitor import remember_controls
 from wavenet.train import step_samples
@@ -60,7 +61,7 @@ def progress() -> None:
     step = int(scalars["step"].max())
     hours = latest["value"].get("audio_hours_seen", float("nan"))
     rate = latest["value"].get("samples_per_s", float("nan"))
-    state = "running" if run.active else "not running"
+    state = "running" if run.active else "idle"  # short: a narrow window cuts a metric's value
     columns = st.columns(4)
     columns[0].metric("State", state)
     columns[1].metric("Step", f"{step:,}")
@@ -81,16 +82,23 @@ def progress() -> None:
                        split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
     x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x", persist_state="session")
     x = "step" if x_axis == "step" else "hours"
-    st.plotly_chart(px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)", markers=True,
-                            labels={"bits": "bits/sample", "hours": "hours of audio seen"},
-                            color_discrete_map={"train": "#6c8ebf", "validation": "#d9534f"}), key="training_loss")
+    loss_chart = px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)",
+                         markers=len(loss) < 100, labels={"bits": "bits/sample", "hours": "hours of audio seen"},
+                         color_discrete_map={"train": "#6c8ebf", "validation": "#d9534f"})
+    shown = loss_axis_range(loss["bits"])
+    if shown:
+        loss_chart.update_yaxes(range=shown)
+        st.caption("The first steps' higher losses are above the chart: its ⤢ autoscale button shows them.")
+    st.plotly_chart(loss_chart, key="training_loss")
     left, right = st.columns(2)
     for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):
         data = scalars[scalars["tag"] == tag]
         if not data.empty:
-            column.plotly_chart(px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
-                                        labels={"value": title, "hours": "hours of audio seen"}),
-                                key=f"training_{tag}")
+            chart = px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
+                            labels={"value": title, "hours": "hours of audio seen"})
+            if tag == "lr":
+                chart.update_yaxes(tickformat="~e")  # 3e-4, as it was given, not 300µ
+            column.plotly_chart(chart, key=f"training_{tag}")
     samples = run.samples()
     if samples:
         st.subheader("Samples logged at checkpoints")

@@ -8,8 +8,8 @@ import streamlit as st
 import torch
 
 from wavenet.checkpoint import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints,
-                                load_checkpoint, read_info)
-from wavenet.model import WaveNet
+                                load_checkpoint, read_info, resolve)
+from wavenet.model import WaveNet, WaveNetConfig
 from wavenet.train import KEPT_CHECKPOINTS
 
 # Takes sample on one core each (the compiled step); PyTorch work in the studio (priming a
@@ -101,6 +101,32 @@ def display_name(name: str) -> str:
     if len(path.parts) == 4 and path.parts[0] == "runs" and path.parts[2] == KEPT_CHECKPOINTS:
         return f"{path.parts[1]}, step {int(path.name.removeprefix('step'))}"
     return name
+
+
+def picker_label(name: str) -> str:
+    """The name with the hours of audio it trained on: a larger model's name promises more than an
+    hour of training delivers, so a musician picking by name alone would pick wrongly."""
+    try:
+        card = resolve(name) / "config.json"
+    except CheckpointError:
+        return display_name(name)
+    hours = _card_hours(card, card.stat().st_mtime)
+    return f"{display_name(name)} · {hours:,.1f} h trained" if hours is not None else display_name(name)
+
+
+@st.cache_data(show_spinner=False)
+def _card_hours(card: Path, modified: float) -> float | None:
+    """Hours of audio the weights heard through all their stages, read once per version of the card
+    (None when it does not say)."""
+    try:
+        info = read_info(card.parent)
+    except CheckpointError:
+        return None
+    training = info.get("training") or {}
+    if "samples_seen" not in training:
+        return None
+    heard = training["samples_seen"] + (training.get("init_samples_seen") or 0)
+    return heard / WaveNetConfig.from_dict(info["model"]).sample_rate / 3600
 
 
 def validation_bits(name: str) -> float:

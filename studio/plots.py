@@ -40,3 +40,14 @@ def cqt_figure(audio: np.ndarray, sample_rate: int, seam_seconds: float | None =
                          yaxis={"title": "note", "tickmode": "array",
                                 "tickvals": [n for n in result.notes if n[0] == "C" and n[1] != "#"]})
     return figure
+
+
+def loss_axis_range(bits) -> list[float] | None:
+    """A y range for the loss chart that leaves out the first steps' spike (8 bits/sample against
+    2-3 later) when it would flatten everything else; None when the autoscaled chart reads well."""
+    if len(bits) < 20:
+        return None
+    low, high = float(bits.min()), float(bits.quantile(0.95))
+    if float(bits.max()) - low <= 2 * (high - low):
+        return None
+    return [low - 0.05 * (high - low), high + 0.25 * (high - low)]

@@ -108,13 +108,13 @@ class RunFolder:
                 parts.append(f"history noise ≤ {settings['history_noise']:g} classes")
             if settings.get("init_from"):
                 parts.append(f"from {settings['init_from']}")
-            parts.append(f"data {record.get('data', '?')}")
+            parts.append(f"on {record.get('data', '?')}")
             return " · ".join(parts)
         if config_file.exists():
             record = json.loads(config_file.read_text())
             training = record.get("training", {})
             return " · ".join([architecture(record.get("model", {})), f"{training.get('steps', 0):,} steps",
-                               f"{training.get('samples_seen', 0):.3g} samples",
+                               f"{in_words(training.get('samples_seen', 0))} samples",
                                f"trained on {hardware(training.get('device', ''))}"])
         return ""
 
@@ -144,6 +144,14 @@ def step_size(settings: dict, processes: int) -> str:
     factors = (f" × {accumulate} accumulated" if accumulate > 1 else "") + (f" × {processes} processes"
                                                                              if processes > 1 else "")
     return f"{total:,} samples a step ({batch}{factors})"
+
+
+def in_words(count: float) -> str:
+    """'5.05 billion', '4.0 million', '12,000': how a musician reads a count, not 5.05e+09."""
+    for size, word in ((1e9, "billion"), (1e6, "million")):
+        if count >= size:
+            return f"{count / size:.3g} {word}"
+    return f"{count:,.0f}"
 
 
 def hardware(devices: str) -> str:

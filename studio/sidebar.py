@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.models import checkpoint_names, device, display_name, facts, load
+from studio.models import checkpoint_names, device, display_name, facts, load, picker_label
 from studio.takes import session_takes
 from wavenet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from wavenet.model import WaveNet
@@ -18,7 +18,7 @@ def checkpoint_picker() -> tuple[str, WaveNet, dict]:
     if st.session_state.get("checkpoint") not in names:  # first visit, or its run folder is gone
         st.session_state["checkpoint"] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in names else names[0]
     with st.sidebar:
-        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session", format_func=display_name,
+        name = st.selectbox("Checkpoint", names, key="checkpoint", persist_state="session", format_func=picker_label,
                             help="A larger model is not a better one until it has trained as long: compare the "
                                  "audio seen in training, the validation bits/sample (lower is better) and what "
                                  "its takes sound like, below.")

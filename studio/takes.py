@@ -178,4 +178,5 @@ def same_settings_again(take: Take) -> None:
         said += f". Its clip, {take.source}, is no longer uploaded: upload it again to continue it the same way"
     elif take.region:
         said += f", and its prime, {take.region[0]:.1f}–{take.region[1]:.1f} s"
-    st.toast(said)
+    st.toast(said + ". *New seed for every take* is off, so Generate (above) makes this take again; tick it "
+                    "for new ones.")

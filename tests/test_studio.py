@@ -312,7 +312,7 @@ def test_a_damaged_checkpoint_says_why_and_another_can_be_picked(tmp_path, monke
     (broken / "model.safetensors").write_bytes(os.urandom(1000))
     monkeypatch.chdir(tmp_path)
     at = page("generate")
-    assert "broken (run's best)" in at.sidebar.selectbox(key="checkpoint").options
+    assert any(o.startswith("broken (run's best) · ") for o in at.sidebar.selectbox(key="checkpoint").options)
     at.sidebar.selectbox(key="checkpoint").set_value("runs/broken/best").run()
     assert not at.exception
     assert any("truncated or corrupt" in e.value for e in at.sidebar.error)
@@ -353,6 +353,9 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     at.selectbox(key="training_run").set_value("piano-small (shipped)").run()
     steps = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())["training"]["steps"]
     assert next(m for m in at.metric if m.label == "Step").value == f"{steps:,}"  # its curves end at its weights
+    low, high = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]["range"]
+    assert 0 < low < high < 4  # the first steps' 8 bits/sample would flatten 31,000 steps of 2-3 bits
+    assert any("autoscale" in c.value for c in at.caption)
     assert {"unique", "continuation"} <= {c.value for c in at.caption}  # its card's example takes, to hear
     assert len(at.get("audio")) >= 2
 
@@ -404,7 +407,7 @@ def test_a_run_brought_back_from_a_gpu_machine_is_described_by_its_last_checkpoi
         "model": {"layers": 10, "stacks": 5, "residual_channels": 32, "skip_channels": 128, "sample_rate": 16000},
         "training": {"steps": 2843, "samples_seen": 7.28e8, "device": "NVIDIA H100 80GB HBM3"}}))
     [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
-    assert found.description() == ("10×5, residual 32, skip 128, 16 kHz · 2,843 steps · 7.28e+08 samples · "
+    assert found.description() == ("10×5, residual 32, skip 128, 16 kHz · 2,843 steps · 728 million samples · "
                                    "trained on NVIDIA H100 80GB HBM3")
 
 
@@ -469,7 +472,7 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert json.loads((run / "run.json").read_text())["settings"]["augment"] == "none"
     at.run()
     assert any("not running now" in c.value for c in at.caption)
-    assert [m.value for m in at.metric if m.label == "State"] == ["not running"]
+    assert [m.value for m in at.metric if m.label == "State"] == ["idle"]
     stopped_at = json.loads((run / "last" / "config.json").read_text())["training"]["steps"]
     at.number_input(key="training_more").set_value(0.5)
     at.button(key="training_resume").click().run()  # continues from the checkpoint, then ends by its budget
@@ -508,6 +511,16 @@ def test_checkpoints_are_offered_default_first_then_by_validation_score():
     assert [validation_bits(n) for n in shipped] == [card_bits(n) for n in shipped]
 
 
+def test_the_picker_says_how_long_each_checkpoint_trained_so_a_big_name_does_not_mislead():
+    at = page("generate")
+    options = at.sidebar.selectbox(key="checkpoint").options
+    for name in ("piano-small", "piano-large"):
+        training = json.loads((ROOT / "checkpoints" / name / "config.json").read_text())["training"]
+        hours = (training["samples_seen"] + (training.get("init_samples_seen") or 0)) / 16000 / 3600
+        assert f"{name} · {hours:,.1f} h trained" in options
+    assert options[0].startswith("piano-small · ")  # the default first
+
+
 def test_compare_page_needs_two_checkpoints_or_compares_them():
     at = page("compare")
     assert not at.exception
@@ -541,11 +554,13 @@ def test_a_runs_kept_checkpoints_can_be_compared_with_each_other(tmp_path, monke
         kept = tmp_path / "runs" / "stage" / "steps" / f"step{step:08d}"
         kept.mkdir(parents=True)
         (kept / "model.safetensors").write_bytes((ROOT / "checkpoints" / "piano-small" / "model.safetensors").read_bytes())
-        (kept / "config.json").write_text(json.dumps({**card, "training": {"steps": step}}))
+        training = {"steps": step, "samples_seen": step * 256_000, "init_samples_seen": 5_053_184_000}
+        (kept / "config.json").write_text(json.dumps({**card, "training": training}))
     monkeypatch.chdir(tmp_path)
     at = page("compare")
     picker = at.multiselect(key="compare_checkpoints")
-    assert picker.options[-2:] == ["stage, step 25", "stage, step 50"]  # after the shipped ones, in step order
+    # After the shipped ones, in step order, each with all the audio its weights heard.
+    assert picker.options[-2:] == ["stage, step 25 · 87.8 h trained", "stage, step 50 · 88.0 h trained"]
     picker.set_value(["runs/stage/steps/step00000025", "runs/stage/steps/step00000050"])
     at.slider(key="compare_seconds").set_value(0.5)
     at.button(key="compare_go").click().run()
@@ -635,7 +650,7 @@ def test_a_run_that_accumulates_gradients_says_how_many_samples_a_step_takes(tmp
     [found] = find_runs(tmp_path / "runs", tmp_path / "checkpoints")
     assert found.description() == ("10×5, residual 32, skip 256, 16 kHz · 256,000 samples a step (2 × 16,000 × 4 "
                                    "accumulated × 2 processes) · lr 5e-05 · float32 · from checkpoints/piano-small · "
-                                   "data data/piano16k")
+                                   "on data/piano16k")
     assert step_samples(found.settings(), found.record()["processes"]) == 256_000
 
 
