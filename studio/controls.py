@@ -36,7 +36,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     for name, default in (("seconds", 4.0), ("temperature", 1.0), ("min_p", 0.0), ("seed", 0), ("variations", 1),
                           ("random_first", True), ("first_sample", 128), ("fresh_seed", True)):
         st.session_state.setdefault(f"{page}_{name}", default)
-    length_column, temperature_column, min_p_column = st.columns([2, 1, 1])
+    # Bottom-aligned: in a narrow window a label wraps to two lines and would push its slider below the others.
+    length_column, temperature_column, min_p_column = st.columns([2, 1, 1], vertical_alignment="bottom")
     kept = {"persist_state": "session"}
     seconds = length_column.slider("Length (seconds)", 0.5, MAX_SECONDS, step=0.5, key=f"{page}_seconds", **kept,
                                    help="Of new audio; a continuation's prime comes on top.")
@@ -48,7 +49,7 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     min_p = min_p_column.slider("Min-p (0 = off)", 0.0, 0.3, step=0.01, key=f"{page}_min_p", **kept,
                                 help="Never draws a sample less likely than this share of the likeliest one: "
                                      "trims the hiss unlikely samples add; high values make sounds fade.")
-    seed_column, button_column, variations_column = st.columns([3, 2, 3], vertical_alignment="bottom")
+    seed_column, button_column, variations_column = st.columns(3, vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("New seed", icon=":material/casino:", key=f"{page}_new_seed", on_click=_roll_seed,
                          args=(page,),
