@@ -97,7 +97,7 @@ def progress() -> None:
             chart = px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
                             labels={"value": title, "hours": "hours of audio seen"})
             if tag == "lr":
-                chart.update_yaxes(tickformat="~e")  # 3e-4, as it was given, not 300µ
+                chart.update_yaxes(tickformat="~g")  # 0.0003, not 300µ
             column.plotly_chart(chart, key=f"training_{tag}")
     samples = run.samples()
     if samples:

@@ -173,10 +173,9 @@ def take_list(page: str) -> None:
 def same_settings_again(take: Take) -> None:
     """Put a take's settings, checkpoint, clip and prime region back into its page's controls."""
     apply_settings(take.page, take.settings, take.checkpoint)
-    said = f"Back in the controls: this take's settings, seed and checkpoint ({display_name(take.checkpoint)})"
+    said = f"Back in the controls: this take's settings and seed, on {display_name(take.checkpoint)}"
     if not restore_prime(take.page, take.source, take.region):
         said += f". Its clip, {take.source}, is no longer uploaded: upload it again to continue it the same way"
     elif take.region:
         said += f", and its prime, {take.region[0]:.1f}–{take.region[1]:.1f} s"
-    st.toast(said + ". *New seed for every take* is off, so Generate (above) makes this take again; tick it "
-                    "for new ones.")
+    st.toast(said + ". *New seed for every take* is off: Generate repeats this take.")
