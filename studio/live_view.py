@@ -67,6 +67,19 @@ def pick_up_takes() -> None:
         pick_up(page, f"{page}_live", get_take)
 
 
+def sampling_elsewhere(current: st.Page, busy: list[tuple[st.Page, Callable[[], bool]]]) -> None:
+    """A link to each other page where this visitor's work still samples: it goes on in the background
+    while they look elsewhere, and they should not have to remember where. Refreshes by itself while
+    there is one, so the link goes when the work ends."""
+    def links() -> None:
+        for page, is_busy in busy:
+            if page.title != current.title and is_busy():
+                st.page_link(page, label=f"Still sampling: {page.title}", icon=":material/graphic_eq:")
+
+    if any(is_busy() for page, is_busy in busy if page.title != current.title):
+        st.fragment(run_every=2.0)(links)()
+
+
 def _finish(page: str, take: LiveTake) -> None:
     """Into the take list: made (and saved) once, by the first tab to see the take end; shown by each."""
     st.session_state.pop(f"{page}_live", None)

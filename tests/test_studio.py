@@ -217,9 +217,14 @@ def test_a_reload_that_lands_on_another_page_still_picks_the_take_up():
     again.query_params["studio"] = at.session_state["visitor"]
     again.run()  # the reload opens Generate
     assert not again.exception and again.session_state["continue_live"] == live_id
+    links = [link.proto for link in again.sidebar.get("page_link")]  # where it samples on, one click away
+    assert [(link.label, link.page) for link in links] == [("Still sampling: Continue a clip", "continue")]
     again.switch_page("app_pages/continue.py").run()
+    assert not again.sidebar.get("page_link")  # on its own page, its panel says it
     take = wait_for_take(again, 1)[0]
     assert not take.stopped_early and take.source == "fats_waller_aint_misbehavin_45s.wav"
+    again.switch_page("app_pages/generate.py").run()
+    assert not again.sidebar.get("page_link")  # done: nothing samples elsewhere
 
 
 def test_a_take_picked_up_by_a_second_tab_samples_on_when_that_tab_closes(monkeypatch):
