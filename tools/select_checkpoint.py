@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -58,9 +59,10 @@ def take_scores(folder: Path, seeds: list[int], seconds: float) -> dict:
             audio = generate(model, GenerationSettings(seconds=seconds, temperature=1.0, seed=seed))[0]
             measured.append((attack_rate(audio, rate), spectral_flatness(audio)))
         attacks, flatness = np.median(np.array(measured), axis=0)
-        known[key] = {"attacks_per_s": float(attacks), "flatness": float(flatness),
-                      "step": (info.get("training") or {}).get("steps"),
-                      "val_bits": (info.get("training") or {}).get("val_bits_per_sample")}
+        training = info.get("training") or {}
+        own_loss = training.get("last_val_loss")  # this checkpoint's; val_bits_per_sample is the run's best so far
+        known[key] = {"attacks_per_s": float(attacks), "flatness": float(flatness), "step": training.get("steps"),
+                      "val_bits": own_loss / math.log(2) if own_loss is not None else None}
         cache.write_text(json.dumps(known, indent=1))
     return known[key]
 
