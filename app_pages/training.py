@@ -9,7 +9,7 @@ import streamlit as st
 
 from studio import training_jobs
 from studio.models import checkpoint_names, device
-from studio.plots import loss_axis_range
+from studio.plots import loss_axis_range, smoothed_train_loss
 from studio.runs import LoggedSample, find_runs
 from studio.visitor import remember_controls
 from wavenet.train import step_samples
@@ -82,13 +82,18 @@ def progress() -> None:
                        split=loss["tag"].map({"loss/train": "train", "loss/val": "validation"}))
     x_axis = st.radio("x axis", ["step", "hours of audio seen"], horizontal=True, key="training_x", persist_state="session")
     x = "step" if x_axis == "step" else "hours"
+    loss, window = smoothed_train_loss(loss)
     loss_chart = px.line(loss, x=x, y="bits", color="split", title="Loss (next-sample cross-entropy)",
                          markers=len(loss) < 100, labels={"bits": "bits/sample", "hours": "hours of audio seen"},
                          color_discrete_map={"train": "#6c8ebf", "validation": "#d9534f"})
     shown = loss_axis_range(loss["bits"])
     if shown:
         loss_chart.update_yaxes(range=shown)
-        st.caption("The first steps' higher losses are above the chart: its ⤢ autoscale button shows them.")
+    notes = ([f"Train: the mean of each {window} neighbouring logged points (each is one batch's loss)."]
+             if window > 1 else []) + (["The first steps' higher losses are above the chart: its ⤢ autoscale "
+                                        "button shows them."] if shown else [])
+    if notes:
+        st.caption(" ".join(notes))
     st.plotly_chart(loss_chart, key="training_loss")
     left, right = st.columns(2)
     for column, tag, title in ((left, "lr", "Learning rate"), (right, "samples_per_s", "Training samples/s")):

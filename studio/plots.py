@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from wavenet.analysis import cqt, envelope
@@ -51,3 +52,19 @@ def loss_axis_range(bits) -> list[float] | None:
     if float(bits.max()) - low <= 2 * (high - low):
         return None
     return [low - 0.05 * (high - low), high + 0.25 * (high - low)]
+
+
+SMOOTHED_POINTS = 300  # beyond this many logged train points, the train curve is averaged
+
+
+def smoothed_train_loss(loss: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The train rows' bits as a centred rolling mean when there are many: each point is one batch's
+    loss, and 2,000 of them draw a band, not a line. Returns the frame and the window (1: as logged)."""
+    loss = loss.sort_values("step")
+    train = loss["split"] == "train"
+    window = int(train.sum()) // SMOOTHED_POINTS
+    if window < 2:
+        return loss, 1
+    loss = loss.copy()
+    loss.loc[train, "bits"] = loss.loc[train, "bits"].rolling(window, center=True, min_periods=1).mean()
+    return loss, window

@@ -360,7 +360,7 @@ def test_training_page_shows_the_shipped_checkpoints_training_curves():
     assert next(m for m in at.metric if m.label == "Step").value == f"{steps:,}"  # its curves end at its weights
     low, high = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]["range"]
     assert 0 < low < high < 4  # the first steps' 8 bits/sample would flatten 31,000 steps of 2-3 bits
-    assert any("autoscale" in c.value for c in at.caption)
+    assert any("autoscale" in c.value and "the mean of each" in c.value for c in at.caption)  # a line, not a band
     assert {"unique", "continuation"} <= {c.value for c in at.caption}  # its card's example takes, to hear
     assert len(at.get("audio")) >= 2
 
