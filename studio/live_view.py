@@ -27,6 +27,10 @@ PRIME_HEARD_SECONDS = 2.0
 STOP_CONFIRM_SECONDS = 5.0
 _collecting = threading.Lock()  # two tabs of one visitor may both see a take finish: one makes its Take
 TAKE_PAGES = ("generate", "continue")
+# Once a second: a short take's bar lags its player (a 4 s take samples in about 1.3 s), but twice a
+# second, with training on both cores, the browser test's stream had a second late chunk in 2 of 7 runs
+# (0 of 4 at once a second): the reruns compete with the sampler.
+PANEL_REFRESH_SECONDS = 1.0
 
 
 def start(page: str, checkpoint: str, model: WaveNet, settings: GenerationSettings,
@@ -141,7 +145,7 @@ def _still_playing(page: str) -> None:
               args=(page, take.id))
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=PANEL_REFRESH_SECONDS)
 def live_panel(page: str) -> None:
     """Refreshes by itself while the take is sampled (and while it plays on); hands the finished
     take to the take list."""
@@ -157,8 +161,8 @@ def live_panel(page: str) -> None:
     rate = take.samples_per_second
     detail = (f"{rate:,.0f} samples/s · {rate / take.sample_rate:.2f}× real time · {take.seconds_left:.0f} s left"
               if rate else "starting…")
-    # How much has been sampled is the bar itself; the player's line above says how much it received
-    # (it updates 4× a second, this panel once), so the two never show different counts.
+    # How much has been sampled is the bar itself, with no count of its own: the player's line above
+    # says how much it received, 4× a second, and a second count updated less often would disagree.
     st.progress(min(fraction, 1.0), text=f"{display_name(take.checkpoint)}, seed {take.settings.seed}: {detail}")
     if st.button("Stop sampling", icon=":material/stop:", key=f"{page}_stop", help="Keeps what was sampled so far"):
         take.cancel.set()
