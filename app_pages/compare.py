@@ -68,10 +68,12 @@ if takes and not comparison_view.running():  # the last results give way to the 
                 st.audio(wav, format="audio/wav")
                 variation = index if variations > 1 else None
                 row = st.container(horizontal=True)
-                row.download_button("⬇ WAV", wav, take_filename(take.name, take.settings, variation, "wav"),
+                row.download_button("⬇ WAV", wav, take_filename(take.name, take.settings, variation, "wav",
+                                                               stopped=take.stopped_early),
                                     "audio/wav", key=f"compare_wav_{take.name}_{index}")
                 row.download_button("⬇ FLAC", audio_bytes(audio, take.sample_rate, "FLAC"),
-                                    take_filename(take.name, take.settings, variation, "flac"),
+                                    take_filename(take.name, take.settings, variation, "flac",
+                                                  stopped=take.stopped_early),
                                     "audio/flac", key=f"compare_flac_{take.name}_{index}")
             plotted = take.audio[shown]
             if variations > 1:

@@ -58,7 +58,7 @@ class Take:
 
     def filename(self, variation: int, extension: str) -> str:
         return take_filename(self.checkpoint, self.settings, variation if self.audio.shape[0] > 1 else None,
-                             extension, self.source)
+                             extension, self.source, self.stopped_early)
 
 
 def sampling_label(settings: dict) -> str:
@@ -67,10 +67,12 @@ def sampling_label(settings: dict) -> str:
     return f"seed {settings['seed']} · temperature {settings['temperature']:g}{min_p}"
 
 
-def take_filename(checkpoint: str, settings: dict, variation: int | None, extension: str, source: str = "") -> str:
-    """'piano-small_from-myclip_seed7_temp0.9_minp0.05_v2.wav': checkpoint, clip, seed, temperature,
-    min-p (where it was on), variation."""
-    suffix = f"_v{variation + 1}" if variation is not None else ""
+def take_filename(checkpoint: str, settings: dict, variation: int | None, extension: str, source: str = "",
+                  stopped: bool = False) -> str:
+    """'piano-small_from-myclip_seed7_temp0.9_minp0.05_stopped_v2.wav': checkpoint, clip, seed,
+    temperature, min-p (where it was on), stopped early (so it does not overwrite the full take's
+    download), variation."""
+    suffix = ("_stopped" if stopped else "") + (f"_v{variation + 1}" if variation is not None else "")
     clip = f"_from-{safe_name(Path(source).stem)}" if source else ""
     min_p = f"_minp{settings['min_p']:g}" if settings["min_p"] else ""
     sampling = f"_seed{settings['seed']}_temp{settings['temperature']:g}{min_p}"

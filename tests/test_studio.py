@@ -595,6 +595,17 @@ def test_stopping_a_comparison_keeps_what_was_sampled():
     assert not again.error  # a Stop is not a failure
 
 
+def test_a_stopped_take_downloads_under_its_own_name_not_over_the_full_one():
+    from studio.takes import Take
+    from wavenet.sampler import GenerationSettings
+
+    settings = GenerationSettings(seconds=4.0, seed=7).to_dict()
+    full, stopped = (Take("generate", "piano-small", settings, np.zeros((1, 16000), np.float32), 16000, None, 5e4,
+                          stopped_early) for stopped_early in (False, True))
+    assert full.filename(0, "wav") == "piano-small_seed7_temp1.wav"
+    assert stopped.filename(0, "wav") == "piano-small_seed7_temp1_stopped.wav"
+
+
 def test_the_audio_route_streams_a_take_from_any_sample_on():
     from starlette.applications import Starlette
     from starlette.testclient import TestClient
