@@ -147,7 +147,7 @@ def step_size(settings: dict, processes: int) -> str:
 
 
 def in_words(count: float) -> str:
-    """'5.05 billion', '4.0 million', '12,000': how a musician reads a count, not 5.05e+09."""
+    """'5.05 billion', '728 million', '12,000': how a musician reads a count, not 5.05e+09."""
     for size, word in ((1e9, "billion"), (1e6, "million")):
         if count >= size:
             return f"{count / size:.3g} {word}"
