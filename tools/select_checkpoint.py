@@ -98,7 +98,7 @@ def main() -> None:
             continue
         s = scores[folder.name]
         bits = f"{s['val_bits']:.3f}" if s["val_bits"] is not None else "—"
-        print(f"{folder.name:<14} {s['attacks_per_s']:>9.3f} {s['flatness']:>9.4f} {bits:>9}", flush=True)
+        print(f"{folder.name:<14} {s['attacks_per_s']:>9.3f} {s['flatness']:>9.5f} {bits:>9}", flush=True)
     chosen = choose(scores, args.max_flatness)
     if chosen is None:
         print(f"chosen: none (no checkpoint's median flatness is at or under {args.max_flatness:g})")
