@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from wavenet.checkpoint import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints,
+from wavenet.checkpoint import (DEFAULT_CHECKPOINT, CheckpointError, list_checkpoints,
                                 load_checkpoint, read_info, resolve)
 from wavenet.model import WaveNet, WaveNetConfig
 from wavenet.train import KEPT_CHECKPOINTS
@@ -106,42 +106,37 @@ def display_name(name: str) -> str:
 def picker_label(name: str) -> str:
     """The name with the hours of audio it trained on: a larger model's name promises more than an
     hour of training delivers, so a musician picking by name alone would pick wrongly."""
-    try:
-        card = resolve(name) / "config.json"
-    except CheckpointError:
-        return display_name(name)
-    hours = _card_hours(card, card.stat().st_mtime)
-    return f"{display_name(name)} · {hours:,.1f} h trained" if hours is not None else display_name(name)
-
-
-@st.cache_data(show_spinner=False)
-def _card_hours(card: Path, modified: float) -> float | None:
-    """Hours of audio the weights heard through all their stages, read once per version of the card
-    (None when it does not say)."""
-    try:
-        info = read_info(card.parent)
-    except CheckpointError:
-        return None
-    training = info.get("training") or {}
+    info = card(name)
+    training = (info or {}).get("training") or {}
     if "samples_seen" not in training:
-        return None
+        return display_name(name)
     heard = training["samples_seen"] + (training.get("init_samples_seen") or 0)
-    return heard / WaveNetConfig.from_dict(info["model"]).sample_rate / 3600
+    hours = heard / WaveNetConfig.from_dict(info["model"]).sample_rate / 3600
+    return f"{display_name(name)} · {hours:,.1f} h trained"
 
 
 def validation_bits(name: str) -> float:
-    """A shipped checkpoint's validation bits/sample from its card (infinite when it has none)."""
-    card = CHECKPOINTS_DIR / name / "config.json"
-    return _card_bits(name, card.stat().st_mtime if card.exists() else 0.0)
+    """A checkpoint's validation bits/sample from its card (infinite when it has none)."""
+    info = card(name)
+    return (card_validation_bits(info) if info else None) or math.inf
+
+
+def card(name: str) -> dict | None:
+    """A checkpoint's card (None when missing or damaged), read once per version of it rather than
+    on every rerun of every page."""
+    try:
+        folder = resolve(name)
+    except CheckpointError:
+        return None
+    return _read_card(folder, (folder / "config.json").stat().st_mtime)
 
 
 @st.cache_data(show_spinner=False)
-def _card_bits(name: str, modified: float) -> float:
-    """The card read once per version of it (`modified`), not on every rerun of every page."""
+def _read_card(folder: Path, modified: float) -> dict | None:
     try:
-        return card_validation_bits(read_info(CHECKPOINTS_DIR / name)) or math.inf
+        return read_info(folder)
     except CheckpointError:
-        return math.inf
+        return None
 
 
 def card_validation_bits(info: dict) -> float | None:
