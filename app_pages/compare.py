@@ -9,6 +9,8 @@ from studio.plots import cqt_figure, waveform
 from studio.takes import sampling_label, take_filename
 from wavenet.audio import audio_bytes
 
+MOST_COMPARED = 4  # side by side, a fifth column is too narrow for a CQT
+
 st.title(":material/compare: Compare checkpoints")
 names = checkpoint_names() + kept_checkpoint_names()
 if len(names) < 2:
@@ -17,7 +19,8 @@ if len(names) < 2:
     st.stop()
 still_there = [name for name in st.session_state.get("compare_checkpoints", names[:2]) if name in names]
 st.session_state["compare_checkpoints"] = still_there
-chosen = st.multiselect("Checkpoints (2–4)", names, max_selections=4, key="compare_checkpoints",
+# No max_selections: with it, the picker's "Select all" silently keeps the first four.
+chosen = st.multiselect(f"Checkpoints (2–{MOST_COMPARED})", names, key="compare_checkpoints",
                         format_func=picker_label, persist_state="session")
 use_prime = st.checkbox("Prime every model with the example clip", key="compare_use_prime", persist_state="session")
 st.session_state.setdefault("compare_prime_seconds", 3.0)
@@ -27,8 +30,12 @@ settings = generation_controls("compare", unique=not use_prime, include_prime=us
 
 if len(chosen) < 2:
     st.caption("Choose at least two checkpoints to compare.")
-if st.button("▶ Generate with each", type="primary", disabled=len(chosen) < 2 or comparison_view.running(),
-              key="compare_go", on_click=fresh_seed_if_asked, args=("compare",)):
+elif len(chosen) > MOST_COMPARED:
+    st.warning(f"Compare at most {MOST_COMPARED} at once: {len(chosen)} are chosen. Remove "
+               f"{len(chosen) - MOST_COMPARED} to generate.")
+if st.button("▶ Generate with each", type="primary", key="compare_go",
+             disabled=not 2 <= len(chosen) <= MOST_COMPARED or comparison_view.running(),
+             on_click=fresh_seed_if_asked, args=("compare",)):
     comparison_view.start(chosen, settings, prime_seconds if use_prime else None)
 comparison_view.show_problems()
 comparison_view.progress_panel()

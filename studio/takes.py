@@ -107,6 +107,11 @@ def _saved_takes(store: VisitorStore) -> list[Take]:
 
 def add_take(take: Take) -> None:
     session_takes().insert(0, take)
+    st.session_state.pop(_deleted_key(take.page), None)  # a new take ends the offer to undo a delete
+    _keep_on_disk(take)
+
+
+def _keep_on_disk(take: Take) -> None:
     try:
         visitor_store().put(take.key, saved_fields(take), take.audio)
     except OSError as error:
@@ -115,11 +120,28 @@ def add_take(take: Take) -> None:
 
 
 def delete_take(take: Take) -> None:
+    """Remove a take from the list and the disk, held in memory until the page's next take so that
+    Undo can bring it back."""
     session_takes().remove(take)
+    st.session_state[_deleted_key(take.page)] = take
     try:
         visitor_store().remove(take.key)
     except OSError as error:
         st.toast(f"This take could not be deleted from disk ({error.strerror or error}): it comes back on reload.")
+
+
+def undo_delete(page: str) -> None:
+    """Put the page's last deleted take back where it was (by time made), on disk too."""
+    take = st.session_state.pop(_deleted_key(page), None)
+    if take is None:
+        return
+    takes = session_takes()
+    takes.insert(sum(other.created > take.created for other in takes), take)
+    _keep_on_disk(take)
+
+
+def _deleted_key(page: str) -> str:
+    return f"{page}_deleted_take"
 
 
 def show_take(take: Take, index: int, plots: bool = True) -> None:
@@ -156,18 +178,24 @@ def show_take(take: Take, index: int, plots: bool = True) -> None:
 def take_list(page: str) -> None:
     """Earlier takes of this page: replay, download, delete, same settings again."""
     takes = [t for t in session_takes() if t.page == page]
-    if not takes:
+    deleted = st.session_state.get(_deleted_key(page))
+    if not takes and deleted is None:
         return
     st.subheader("Your takes")
+    if deleted is not None:
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.caption(f"Deleted: {display_name(deleted.checkpoint)} · {sampling_label(deleted.settings)} · "
+                    f"{deleted.length_label()}")
+        row.button("Undo delete", icon=":material/undo:", key=f"{page}_undo_delete", on_click=undo_delete,
+                   args=(page,))
     for index, take in enumerate(takes):
         made = time.strftime("%d %b %H:%M:%S", time.localtime(take.created))
         with st.expander(f"{display_name(take.checkpoint)} · {sampling_label(take.settings)} · {take.length_label()}"
                          f" · {made}", expanded=index == 0):
             show_take(take, index, plots=index == 0)
             row = st.container(horizontal=True)
-            if row.button("Delete", icon=":material/delete:", key=f"delete_{take.key}"):
-                delete_take(take)
-                st.rerun()
+            row.button("Delete", icon=":material/delete:", key=f"delete_{take.key}", on_click=delete_take,
+                       args=(take,), help="Undo brings it back until your next take")
             row.button("↺ Same settings again", key=f"again_{take.key}", on_click=same_settings_again,
                          args=(take,), help="Puts this take's settings (and its prime) back into the controls")
 

@@ -160,6 +160,27 @@ def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
     assert "takes" not in page("continue").session_state or not page("continue").session_state["takes"]
 
 
+def test_a_deleted_take_comes_back_with_undo_until_the_next_take():
+    at = page("continue")
+    at.slider(key="continue_region").set_value((0.0, 1.0)).run()
+    at.slider(key="continue_seconds").set_value(0.5)
+    at.button(key="continue_go").click().run()
+    first = wait_for_take(at, 1)[0]
+    at.button(key="continue_go").click().run()
+    second = wait_for_take(at, 2)[0]
+    at.button(key=f"delete_{first.key}").click().run()
+    assert [take.key for take in at.session_state["takes"]] == [second.key]
+    assert any(c.value.startswith("Deleted: piano-small") for c in at.caption)
+    at.button(key="continue_undo_delete").click().run()
+    assert not at.exception and [take.key for take in at.session_state["takes"]] == [second.key, first.key]
+    assert [t.key for t in reopened("continue", at.session_state["visitor"]).session_state["takes"]] == \
+        [second.key, first.key]  # back on disk too
+    at.button(key=f"delete_{second.key}").click().run()
+    at.button(key="continue_go").click().run()
+    wait_for_take(at, 2)
+    assert not any(b.key == "continue_undo_delete" for b in at.button)  # the new take ended the offer
+
+
 def test_an_uploaded_clip_survives_a_reload_with_the_continuations_made_from_it():
     at = page("continue")
     at.radio(key="continue_clip_source").set_value("Upload a piano clip").run()
@@ -554,6 +575,8 @@ def test_compare_page_needs_two_checkpoints_or_compares_them():
 
 
 def test_a_runs_kept_checkpoints_can_be_compared_with_each_other(tmp_path, monkeypatch):
+    from studio.models import checkpoint_names
+
     card = json.loads((ROOT / "checkpoints" / "piano-small" / "config.json").read_text())
     for step in (25, 50):
         kept = tmp_path / "runs" / "stage" / "steps" / f"step{step:08d}"
@@ -566,7 +589,11 @@ def test_a_runs_kept_checkpoints_can_be_compared_with_each_other(tmp_path, monke
     picker = at.multiselect(key="compare_checkpoints")
     # After the shipped ones, in step order, each with all the audio its weights heard.
     assert picker.options[-2:] == ["stage, step 25 · 87.8 h trained", "stage, step 50 · 88.0 h trained"]
-    picker.set_value(["runs/stage/steps/step00000025", "runs/stage/steps/step00000050"])
+    everything = checkpoint_names() + ["runs/stage/steps/step00000025", "runs/stage/steps/step00000050"]
+    picker.set_value(everything).run()  # what "Select all" does: five, and none left out silently
+    assert f"at most 4 at once: {len(everything)} are chosen" in at.warning[0].value and at.button(key="compare_go").disabled
+    picker.set_value(["runs/stage/steps/step00000025", "runs/stage/steps/step00000050"]).run()
+    assert not at.warning and not at.button(key="compare_go").disabled
     at.slider(key="compare_seconds").set_value(0.5)
     at.button(key="compare_go").click().run()
     takes = wait_for_comparison(at)
