@@ -139,16 +139,21 @@ def reopened(name: str, visitor: str) -> AppTest:
     return at
 
 
-def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
-    at = page("continue")
-    visitor = at.session_state["visitor"]
-    assert at.query_params["studio"] == visitor  # in the address, which a reload keeps
+def two_short_continuations(at: AppTest) -> tuple:
+    """The example clip's first second continued twice by half a second: (first take, second take)."""
     at.slider(key="continue_region").set_value((0.0, 1.0)).run()
     at.slider(key="continue_seconds").set_value(0.5)
     at.button(key="continue_go").click().run()
     first = wait_for_take(at, 1)[0]
     at.button(key="continue_go").click().run()
-    second = wait_for_take(at, 2)[0]
+    return first, wait_for_take(at, 2)[0]
+
+
+def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
+    at = page("continue")
+    visitor = at.session_state["visitor"]
+    assert at.query_params["studio"] == visitor  # in the address, which a reload keeps
+    first, second = two_short_continuations(at)
     again = reopened("continue", visitor)
     kept = again.session_state["takes"]
     assert [take.key for take in kept] == [second.key, first.key]  # newest first, as before
@@ -162,12 +167,7 @@ def test_takes_survive_a_reload_and_a_deleted_one_stays_deleted():
 
 def test_a_deleted_take_comes_back_with_undo_until_the_next_take():
     at = page("continue")
-    at.slider(key="continue_region").set_value((0.0, 1.0)).run()
-    at.slider(key="continue_seconds").set_value(0.5)
-    at.button(key="continue_go").click().run()
-    first = wait_for_take(at, 1)[0]
-    at.button(key="continue_go").click().run()
-    second = wait_for_take(at, 2)[0]
+    first, second = two_short_continuations(at)
     at.button(key=f"delete_{first.key}").click().run()
     assert [take.key for take in at.session_state["takes"]] == [second.key]
     assert any(c.value.startswith("Deleted: piano-small") for c in at.caption)
