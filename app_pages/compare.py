@@ -32,7 +32,7 @@ if len(chosen) < 2:
     st.caption("Choose at least two checkpoints to compare.")
 elif len(chosen) > MOST_COMPARED:
     st.warning(f"Compare at most {MOST_COMPARED} at once: {len(chosen)} are chosen. Remove "
-               f"{len(chosen) - MOST_COMPARED} to generate.")
+               f"{len(chosen) - MOST_COMPARED} to generate (the × at the right of the box clears them all).")
 if st.button("▶ Generate with each", type="primary", key="compare_go",
              disabled=not 2 <= len(chosen) <= MOST_COMPARED or comparison_view.running(),
              on_click=fresh_seed_if_asked, args=("compare",)):

@@ -61,12 +61,16 @@ def progress() -> None:
     step = int(scalars["step"].max())
     hours = latest["value"].get("audio_hours_seen", float("nan"))
     rate = latest["value"].get("samples_per_s", float("nan"))
-    state = "running" if run.active else "idle"  # short: a narrow window cuts a metric's value
-    columns = st.columns(4)
-    columns[0].metric("State", state)
-    columns[1].metric("Step", f"{step:,}")
-    columns[2].metric("Audio seen", f"{hours:.2f} h")
-    columns[3].metric("Latest samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
+    # A badge, not a fourth metric: a narrow window cut "running" to "run…".
+    st.badge("running" if run.active else "idle", color="green" if run.active else "gray")
+    columns = st.columns(3)
+    columns[0].metric("Step", f"{step:,}")
+    columns[1].metric("Audio seen", f"{hours:.2f} h")
+    columns[2].metric("Latest samples/s", f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:,.1f}k")
+    before = run.hours_before()
+    if before:
+        st.caption(f"Audio seen: this run's steps only; the weights it started from had heard {before:,.1f} h "
+                   f"before it ({before + hours:,.1f} h in all).")
     record = run.record()
     settings = record.get("settings", {})
     if run.active and settings.get("max_steps") and rate > 0:
@@ -101,6 +105,10 @@ def progress() -> None:
         if not data.empty:
             chart = px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
                             labels={"value": title, "hours": "hours of audio seen"})
+            # The values as one reads them, not plotly's "Training samples/s=14.99537k" running off the edge.
+            value = "lr %{y:.3g}" if tag == "lr" else "%{y:,.0f} samples/s"
+            where = "step %{x:,}" if x == "step" else "%{x:.2f} h"
+            chart.update_traces(hovertemplate=f"{value}<br>{where}<extra></extra>")
             if tag == "lr":
                 chart.update_yaxes(tickformat="~g")  # 0.0003, not 300µ
             column.plotly_chart(chart, key=f"training_{tag}")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from studio.clips import EXAMPLE, decoded, lead_in_seconds
 from studio.comparison import ComparedTake, Contender, get_comparison, start_comparison
+from studio.controls import stop_button
 from studio.live_view import pick_up
 from studio.models import display_name, facts, load
 from studio.takes import sampling_label
@@ -120,5 +121,5 @@ def progress_panel() -> None:
     speed = (f" · {comparison.samples_per_second:,.0f} samples/s · {comparison.current_seconds_left:.0f} s left "
              "for this one" if comparison.samples_per_second else "")
     st.progress(min(comparison.fraction, 1.0), text=f"Sampling {which}{speed}")
-    if st.button("Stop", icon=":material/stop:", key="compare_stop", help="Keeps what was sampled so far"):
+    if stop_button("Stop", key="compare_stop"):
         comparison.cancel.set()

@@ -49,7 +49,8 @@ def generation_controls(page: str, unique: bool, include_prime: bool = False) ->
     min_p = min_p_column.slider("Min-p (0 = off)", 0.0, 0.3, step=0.01, key=f"{page}_min_p", **kept,
                                 help="Never draws a sample less likely than this share of the likeliest one: "
                                      "trims the hiss unlikely samples add; high values make sounds fade.")
-    seed_column, button_column, variations_column = st.columns(3, vertical_alignment="bottom")
+    # The seed gets the widest column: a rolled seed has ten digits, cut off in a third of a narrow window.
+    seed_column, button_column, variations_column = st.columns([3, 2, 2], vertical_alignment="bottom")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, key=f"{page}_seed", step=1, **kept)
     button_column.button("New seed", icon=":material/casino:", key=f"{page}_new_seed", on_click=_roll_seed,
                          args=(page,),
@@ -81,3 +82,11 @@ def apply_settings(page: str, settings: dict, checkpoint: str) -> None:
     st.session_state[f"{page}_random_first"] = settings.get("first_sample") is None
     if settings.get("first_sample") is not None:
         st.session_state[f"{page}_first_sample"] = int(settings["first_sample"])
+
+
+def stop_button(label: str, key: str) -> bool:
+    """A Stop with what it does said beside it (as its tooltip, the page's left edge cut it off)."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    pressed = row.button(label, icon=":material/stop:", key=key)
+    row.caption("Stop keeps what was sampled so far.")
+    return pressed

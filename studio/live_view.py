@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
+from studio.controls import stop_button
 from studio.live import LiveTake, Work, also_connected, get_take, start_take
 from studio.models import display_name
 from studio.player import streaming_player
@@ -164,11 +165,8 @@ def live_panel(page: str) -> None:
     # How much has been sampled is the bar itself, with no count of its own: the player's line above
     # says how much it received, 4× a second, and a second count updated less often would disagree.
     st.progress(min(fraction, 1.0), text=f"{display_name(take.checkpoint)}, seed {take.settings.seed}: {detail}")
-    # Said beside the button, not as its tooltip: at the page's left edge the tooltip was cut off.
-    row = st.container(horizontal=True, vertical_alignment="center")
-    if row.button("Stop sampling", icon=":material/stop:", key=f"{page}_stop"):
+    if stop_button("Stop sampling", key=f"{page}_stop"):
         take.cancel.set()
-    row.caption("Stop keeps what was sampled so far.")
 
 
 def show_error(page: str) -> None:

@@ -83,6 +83,15 @@ class RunFolder:
         config = self.path / "last" / "config.json"
         return json.loads(config.read_text()).get("training", {}).get("steps") if config.exists() else None
 
+    def hours_before(self) -> float:
+        """Hours of audio its starting weights had heard (`--init-from`), which its own count leaves out."""
+        config = self.path / "last" / "config.json"
+        if not config.exists():
+            return 0.0
+        card = json.loads(config.read_text())
+        before = card.get("training", {}).get("init_samples_seen") or 0
+        return before / card.get("model", {}).get("sample_rate", 16000) / 3600
+
     def record(self) -> dict:
         """Its run.json: settings, model, data, processes ({} for a shipped checkpoint)."""
         run_file = self.path / "run.json"
