@@ -106,7 +106,7 @@ def progress() -> None:
             chart = px.line(data, x=x, y="value", title=title, markers=len(data) < 50,
                             labels={"value": title, "hours": "hours of audio seen"})
             # The values as one reads them, not plotly's "Training samples/s=14.99537k" running off the edge.
-            value = "lr %{y:.3g}" if tag == "lr" else "%{y:,.0f} samples/s"
+            value = "lr %{y:.3~g}" if tag == "lr" else "%{y:,.0f} samples/s"
             where = "step %{x:,}" if x == "step" else "%{x:.2f} h"
             chart.update_traces(hovertemplate=f"{value}<br>{where}<extra></extra>")
             if tag == "lr":
