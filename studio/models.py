@@ -65,10 +65,15 @@ def bits_and_source(bits_fact: str) -> tuple[str, str]:
 def audio_seen(training: dict, sample_rate: int) -> str:
     """'66.1 h', or '0.2 h in this run, after piano-small's 66.1 h' for a run started from other weights."""
     hours = f"{training.get('audio_hours_seen', 0):.1f} h"
-    before = training.get("init_samples_seen")
-    if not training.get("init_from") or before is None:
+    if not training.get("init_from") or training.get("init_samples_seen") is None:
         return hours
-    return f"{hours} in this run, after {weights_name(training['init_from'])}'s {before / sample_rate / 3600:.1f} h"
+    before = hours_before(training, sample_rate)
+    return f"{hours} in this run, after {weights_name(training['init_from'])}'s {before:.1f} h"
+
+
+def hours_before(training: dict, sample_rate: int) -> float:
+    """Hours of audio a run's starting weights had heard (`--init-from`), which its own counts leave out."""
+    return (training.get("init_samples_seen") or 0) / sample_rate / 3600
 
 
 def weights_name(init_from: str) -> str:
@@ -110,8 +115,8 @@ def picker_label(name: str) -> str:
     training = (info or {}).get("training") or {}
     if "samples_seen" not in training:
         return display_name(name)
-    heard = training["samples_seen"] + (training.get("init_samples_seen") or 0)
-    hours = heard / WaveNetConfig.from_dict(info["model"]).sample_rate / 3600
+    sample_rate = WaveNetConfig.from_dict(info["model"]).sample_rate
+    hours = training["samples_seen"] / sample_rate / 3600 + hours_before(training, sample_rate)
     return f"{display_name(name)} · {hours:,.1f} h trained"
 
 

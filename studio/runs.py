@@ -84,13 +84,14 @@ class RunFolder:
         return json.loads(config.read_text()).get("training", {}).get("steps") if config.exists() else None
 
     def hours_before(self) -> float:
-        """Hours of audio its starting weights had heard (`--init-from`), which its own count leaves out."""
+        """Hours of audio its starting weights had heard (0 without a checkpoint or `--init-from`)."""
+        from studio.models import hours_before
+
         config = self.path / "last" / "config.json"
         if not config.exists():
             return 0.0
         card = json.loads(config.read_text())
-        before = card.get("training", {}).get("init_samples_seen") or 0
-        return before / card.get("model", {}).get("sample_rate", 16000) / 3600
+        return hours_before(card.get("training", {}), card.get("model", {}).get("sample_rate", 16000))
 
     def record(self) -> dict:
         """Its run.json: settings, model, data, processes ({} for a shipped checkpoint)."""
