@@ -91,6 +91,25 @@ def test_a_grown_model_starts_out_computing_what_the_small_one_computes():
         grow(small, WaveNetConfig.preset("medium", residual_channels=8))
 
 
+def test_grow_writes_a_deeper_checkpoint_that_carries_the_training_it_started_from(checkpoint, tmp_path):
+    from wavenet.checkpoint import load_checkpoint
+
+    code, out, err = cli("grow", checkpoint, "medium", tmp_path / "medium")
+    assert code == 0, err
+    assert "13 layers × 5 stacks" in out
+    small, _ = load_checkpoint(checkpoint)
+    medium, info = load_checkpoint(tmp_path / "medium")
+    x = torch.randint(0, 256, (1, 3000))
+    with torch.no_grad():
+        assert torch.allclose(small(x), medium(x), atol=1e-5)
+    assert info["training"]["steps"] == 5 and "grown from tiny" in info["training"]["history"]
+    assert info["data"] == "unit test"
+    code, _, err = cli("grow", checkpoint, "medium", tmp_path / "medium")
+    assert code == 2 and "exists" in err and "--replace" in err
+    assert cli("grow", checkpoint, "large", tmp_path / "medium", "--replace")[0] == 0
+    assert load_checkpoint(tmp_path / "medium")[0].config.layers == 14
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate", "CK", "--out", "x.wav", "--seconds", "inf"], "must be a finite number"),
     (["generate", "CK", "--out", "x.wav", "--seconds", "nan"], "must be a finite number"),

@@ -116,6 +116,40 @@ def recover_folder(target: Path) -> Path | None:
     return old if old.exists() else None
 
 
+def grow_checkpoint(source: str | Path, preset: str, out: str | Path, replace: bool = False) -> Path:
+    """Write a deeper checkpoint (`wavenet.model.grow`) that starts from `source`'s training.
+
+    The new checkpoint keeps the source's training summary, data and TensorBoard log, with a line
+    of history saying how it was grown, so its card and the training monitor show what it has heard.
+    """
+    from wavenet.model import grow
+
+    source_folder = resolve(source)
+    out = Path(out)
+    if out.resolve() == source_folder.resolve():
+        raise CheckpointError("grow into another folder: the source's weights are still needed")
+    if out.exists() and not replace:
+        raise CheckpointError(f"{out} exists; choose another folder or pass --replace")
+    model, info = load_checkpoint(source_folder)
+    try:
+        grown = grow(model, WaveNetConfig.preset(preset, **{
+            name: getattr(model.config, name) for name in ("residual_channels", "dilation_channels",
+                                                           "skip_channels", "classes", "sample_rate")}))
+    except ValueError as error:
+        raise CheckpointError(f"cannot grow {source_folder.name} into {preset}: {error}") from None
+    old, new = model.config, grown.config
+    exact = "exactly (its extra layers start silent)" if new.stacks >= old.stacks else \
+        f"keeping {new.stacks} of its {old.stacks} stacks (close to it, not equal)"
+    training = dict(info.get("training", {}))
+    training["history"] = "; ".join(h for h in (training.get("history"), (
+        f"grown from {source_folder.name} ({old.layers}×{old.stacks}, {training.get('samples_seen', 0):.3g} samples) "
+        f"to {new.layers}×{new.stacks} {exact}")) if h)
+    save_checkpoint(out, grown, training=training, data=info.get("data", ""), licence=info.get("licence", ""))
+    if (source_folder / "tb").is_dir():
+        shutil.copytree(source_folder / "tb", out / "tb")
+    return out
+
+
 # ---------------------------------------------------------------- the reference code's .pth
 
 

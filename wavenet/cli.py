@@ -1,4 +1,4 @@
-"""`python -m wavenet prepare|corpus|train|generate|eval|bench|info|import-seed|serve`.
+"""`python -m wavenet prepare|corpus|train|generate|eval|bench|info|grow|import-seed|serve`.
 
 Every command answers bad input with one clear line on stderr and a non-zero exit.
 """
@@ -161,6 +161,15 @@ def cmd_info(args) -> None:
             print(f"{key:<15} {info[key]}")
 
 
+def cmd_grow(args) -> None:
+    from wavenet.checkpoint import grow_checkpoint, load_checkpoint
+
+    folder = grow_checkpoint(args.checkpoint, args.preset, args.out, args.replace)
+    config = load_checkpoint(folder)[0].config
+    print(f"wrote {folder}: {config.layers} layers × {config.stacks} stacks, receptive field "
+          f"{config.receptive_field_ms:.0f} ms; train it with `wavenet train --init-from {folder}`")
+
+
 def cmd_import_seed(args) -> None:
     from wavenet.checkpoint import import_reference
 
@@ -292,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("info", help="architecture and training summary of a checkpoint")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_info)
+
+    p = commands.add_parser("grow", help="a deeper checkpoint that starts out computing what a smaller one does")
+    p.add_argument("checkpoint", help="the smaller checkpoint (name or folder)")
+    p.add_argument("preset", choices=sorted(PRESETS), help="the deeper shape (layers × stacks)")
+    p.add_argument("out", help="the new checkpoint's folder")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing checkpoint folder at OUT")
+    p.set_defaults(func=cmd_grow)
 
     p = commands.add_parser("import-seed", help="convert the reference code's .pth checkpoint")
     p.add_argument("pth")
