@@ -139,7 +139,7 @@ def grow_checkpoint(source: str | Path, preset: str, out: str | Path, replace: b
         raise CheckpointError(f"cannot grow {source_folder.name} into {preset}: {error}") from None
     old, new = model.config, grown.config
     exact = "exactly (its extra layers start silent)" if new.stacks >= old.stacks else \
-        f"keeping {new.stacks} of its {old.stacks} stacks (close to it, not equal)"
+        f"keeping {new.stacks} of its {old.stacks} stacks (without the others it must be trained back)"
     training = dict(info.get("training", {}))
     training["history"] = "; ".join(h for h in (training.get("history"), (
         f"grown from {source_folder.name} ({old.layers}×{old.stacks}, {training.get('samples_seen', 0):.3g} samples) "

@@ -164,11 +164,12 @@ class WaveNet(nn.Module):
 
 @torch.no_grad()
 def grow(source: WaveNet, target_config: WaveNetConfig) -> WaveNet:
-    """A deeper network that starts out computing (nearly) what `source` computes.
+    """A deeper network that starts out computing what `source` computes (when no stack is dropped).
 
     Each target stack takes the layers of the matching source stack; the extra, longer-dilation
     layers start with zero residual and skip outputs, so they add nothing until trained. Source
-    stacks beyond the target's count are dropped (then the start is only close, not equal).
+    stacks beyond the target's count are dropped (then it computes something else and must be trained
+    back: piano-small without its last stack scored 5.8 bits/sample where it had scored 2.3).
     Widths must match.
     """
     s, t = source.config, target_config
