@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
 from wavenet.augment import AUGMENTATIONS
+from wavenet.checkpoint import CheckpointError, grow_checkpoint, read_info, resolve
 from wavenet.model import PRESETS
 from wavenet.train import PRECISIONS, process_alive
 
@@ -51,7 +52,33 @@ class TrainingRequest:
             found.append(f"A run called {self.name!r} exists already: choose another name.")
         if not (self.data / "manifest.json").exists():
             found.append("Choose a prepared dataset (a folder made by `python -m wavenet prepare` or `corpus`).")
+        if self.init_from:
+            found += self.starting_problems()
         return found
+
+    def starting_problems(self) -> list[str]:
+        """Why the chosen size and widths cannot start from the chosen checkpoint (a checkpoint keeps its
+        widths and can only grow), so that no setting is silently ignored."""
+        try:
+            shape = read_info(resolve(self.init_from))["model"]
+        except CheckpointError as error:
+            return [str(error)]
+        name, found = Path(self.init_from).name, []
+        if (shape["residual_channels"], shape["skip_channels"]) != (self.residual_channels, self.skip_channels):
+            found.append(f"{name} has {shape['residual_channels']} residual and {shape['skip_channels']} skip channels: "
+                         "set the widths to those to start from it, or start from random weights.")
+        fitting = [preset for preset, (layers, _) in PRESETS.items() if layers >= shape["layers"]]
+        if self.preset not in fitting:
+            found.append(f"{name} has {shape['layers']} layers per stack, more than {self.preset}: start from it as "
+                         f"{' or '.join(fitting) or 'its own size'}, or from random weights.")
+        return found
+
+    def grows(self) -> bool:
+        """Whether the chosen size is not the starting checkpoint's own: the run starts from a grown copy."""
+        if not self.init_from:
+            return False
+        shape = read_info(resolve(self.init_from))["model"]
+        return PRESETS[self.preset] != (shape["layers"], shape["stacks"])
 
     def command(self, runs_dir: Path) -> list[str]:
         command = [sys.executable, "-m", "wavenet", "train", "--preset", self.preset, "--data", str(self.data),
@@ -66,8 +93,17 @@ class TrainingRequest:
 
 def start(request: TrainingRequest, runs_dir: Path) -> int:
     """Launch the run in the background (its own session, output in runs/NAME.log); the pid."""
-    (runs_dir / request.name).mkdir(parents=True)
-    return _launch(runs_dir / request.name, request.command(runs_dir), request.threads)
+    run = runs_dir / request.name
+    run.mkdir(parents=True)
+    return _launch(run, with_grown_weights(request, run).command(runs_dir), request.threads)
+
+
+def with_grown_weights(request: TrainingRequest, run: Path) -> TrainingRequest:
+    """The request, starting from a copy of its checkpoint grown to the chosen size (kept in the run's
+    `grown/`) where the sizes differ."""
+    if not request.grows():
+        return request
+    return replace(request, init_from=str(grow_checkpoint(request.init_from, request.preset, run / "grown")))
 
 
 def resume(run: Path, minutes: float) -> int:
@@ -165,7 +201,9 @@ def launch_form(runs_dir: Path, checkpoints: list[str], devices: list[str]) -> N
         minutes = right.number_input("Time budget (minutes)", 0.5, 7 * 24 * 60.0, 60.0, key="new_run_minutes")
         init_from = left.selectbox("Start from", [""] + checkpoints, key="new_run_init",
                                    format_func=lambda c: c or "random weights",
-                                   help="A checkpoint keeps its own size and widths (fine-tuning).")
+                                   help="Its own size fine-tunes it; a larger size grows it first (the new "
+                                        "layers start silent; large keeps 4 of a 5-stack model's stacks and must "
+                                        "be trained back). Widths must be the checkpoint's.")
         threads = middle.number_input("CPU threads", 1, os.cpu_count() or 1, 1, key="new_run_threads")
         device = right.selectbox("Device", devices, key="new_run_device")
         precision = left.selectbox("Precision", PRECISIONS, key="new_run_precision",

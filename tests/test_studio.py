@@ -525,6 +525,35 @@ def test_training_page_starts_a_run_in_the_background_and_stops_it_with_a_checkp
     assert training["history_noise"] == 1.5  # and its history noise
 
 
+def test_a_run_started_from_a_checkpoint_at_a_larger_size_grows_it_and_a_mismatch_is_explained(tmp_path):
+    from studio.training_jobs import TrainingRequest, with_grown_weights
+    from wavenet.checkpoint import load_checkpoint, save_checkpoint
+    from wavenet.model import WaveNet, WaveNetConfig
+
+    small = save_checkpoint(tmp_path / "mine", WaveNet(WaveNetConfig.preset(
+        "small", residual_channels=4, dilation_channels=4, skip_channels=8)), {"steps": 7, "samples_seen": 1000})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+
+    def request(preset: str, residual: int = 4, skip: int = 8) -> TrainingRequest:
+        return TrainingRequest("run", tmp_path / "data", preset, residual, skip, 1.0, str(small), 1, "cpu")
+
+    assert request("small").problems(tmp_path / "runs") == [] and not request("small").grows()
+    [widths] = request("small", residual=32).problems(tmp_path / "runs")
+    assert "mine has 4 residual and 8 skip channels" in widths
+    run = tmp_path / "runs" / "run"
+    run.mkdir(parents=True)
+    grown = with_grown_weights(request("medium"), run)
+    assert grown.init_from == str(run / "grown") and "--init-from" in grown.command(tmp_path / "runs")
+    model, info = load_checkpoint(grown.init_from)
+    assert (model.config.layers, model.config.stacks) == (13, 5) and info["training"]["steps"] == 7
+
+    medium = save_checkpoint(tmp_path / "deeper", model)
+    shrink = TrainingRequest("run", tmp_path / "data", "small", 4, 8, 1.0, str(medium), 1, "cpu")
+    [size] = shrink.problems(tmp_path / "elsewhere")
+    assert "deeper has 13 layers per stack, more than small: start from it as medium or large" in size
+
+
 def wait_for_comparison(at: AppTest, seconds: float = 180) -> list[dict]:
     deadline = time.time() + seconds
     while time.time() < deadline:
