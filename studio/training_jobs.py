@@ -20,7 +20,7 @@ import streamlit as st
 
 from wavenet.augment import AUGMENTATIONS
 from wavenet.checkpoint import CheckpointError, grow_checkpoint, read_info, resolve
-from wavenet.model import PRESETS
+from wavenet.model import PRESETS, WaveNetConfig
 from wavenet.train import PRECISIONS, process_alive
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -60,25 +60,28 @@ class TrainingRequest:
         """Why the chosen size and widths cannot start from the chosen checkpoint (a checkpoint keeps its
         widths and can only grow), so that no setting is silently ignored."""
         try:
-            shape = read_info(resolve(self.init_from))["model"]
+            shape = self.starting_shape()
         except CheckpointError as error:
             return [str(error)]
         name, found = Path(self.init_from).name, []
-        if (shape["residual_channels"], shape["skip_channels"]) != (self.residual_channels, self.skip_channels):
-            found.append(f"{name} has {shape['residual_channels']} residual and {shape['skip_channels']} skip channels: "
+        if (shape.residual_channels, shape.skip_channels) != (self.residual_channels, self.skip_channels):
+            found.append(f"{name} has {shape.residual_channels} residual and {shape.skip_channels} skip channels: "
                          "set the widths to those to start from it, or start from random weights.")
-        fitting = [preset for preset, (layers, _) in PRESETS.items() if layers >= shape["layers"]]
+        fitting = [preset for preset, (layers, _) in PRESETS.items() if layers >= shape.layers]
         if self.preset not in fitting:
-            found.append(f"{name} has {shape['layers']} layers per stack, more than {self.preset}: start from it as "
+            found.append(f"{name} has {shape.layers} layers per stack, more than {self.preset}: start from it as "
                          f"{' or '.join(fitting) or 'its own size'}, or from random weights.")
         return found
+
+    def starting_shape(self) -> WaveNetConfig:
+        return WaveNetConfig.from_dict(read_info(resolve(self.init_from))["model"])
 
     def grows(self) -> bool:
         """Whether the chosen size is not the starting checkpoint's own: the run starts from a grown copy."""
         if not self.init_from:
             return False
-        shape = read_info(resolve(self.init_from))["model"]
-        return PRESETS[self.preset] != (shape["layers"], shape["stacks"])
+        shape = self.starting_shape()
+        return PRESETS[self.preset] != (shape.layers, shape.stacks)
 
     def command(self, runs_dir: Path) -> list[str]:
         command = [sys.executable, "-m", "wavenet", "train", "--preset", self.preset, "--data", str(self.data),
