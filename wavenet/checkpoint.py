@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from wavenet.model import WaveNet, WaveNetConfig
+from wavenet.model import WaveNet, WaveNetConfig, grow
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 WEIGHTS = "model.safetensors"
@@ -122,8 +122,6 @@ def grow_checkpoint(source: str | Path, preset: str, out: str | Path, replace: b
     The new checkpoint keeps the source's training summary, data and TensorBoard log, with a line
     of history saying how it was grown, so its card and the training monitor show what it has heard.
     """
-    from wavenet.model import grow
-
     source_folder = resolve(source)
     out = Path(out)
     if out.resolve() == source_folder.resolve():
@@ -138,12 +136,12 @@ def grow_checkpoint(source: str | Path, preset: str, out: str | Path, replace: b
     except ValueError as error:
         raise CheckpointError(f"cannot grow {source_folder.name} into {preset}: {error}") from None
     old, new = model.config, grown.config
-    exact = "exactly (its extra layers start silent)" if new.stacks >= old.stacks else \
+    how = "exactly (its extra layers start silent)" if new.stacks >= old.stacks else \
         f"keeping {new.stacks} of its {old.stacks} stacks (without the others it must be trained back)"
     training = dict(info.get("training", {}))
     training["history"] = "; ".join(h for h in (training.get("history"), (
         f"grown from {source_folder.name} ({old.layers}×{old.stacks}, {training.get('samples_seen', 0):.3g} samples) "
-        f"to {new.layers}×{new.stacks} {exact}")) if h)
+        f"to {new.layers}×{new.stacks} {how}")) if h)
     save_checkpoint(out, grown, training=training, data=info.get("data", ""), licence=info.get("licence", ""))
     if (source_folder / "tb").is_dir():
         shutil.copytree(source_folder / "tb", out / "tb")
