@@ -1,12 +1,13 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
 from wavenet import mulaw
 from wavenet.cli import main
-from wavenet.data import ClipSet, DatasetWriter, prepare
+from wavenet.data import ClipSet, DataError, DatasetWriter, prepare
 from conftest import tone
 
 
@@ -63,16 +64,32 @@ def test_a_single_recording_is_split_by_time(tmp_path, piano_clip):
     assert np.array_equal(val[-1], mulaw.encode(audio[8 * 80000 : 9 * 80000]))
 
 
-def test_random_crops_are_reproducible_windows_of_the_clips(tmp_path):
+def test_random_crops_are_reproducible_windows_of_one_recording_that_may_run_across_its_clips(tmp_path):
     make_recordings(tmp_path / "src", count=2)
     prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.0, progress=False)
     clips = ClipSet.load(tmp_path / "out", "train")
-    a = clips.random_crops(4, 500, torch.Generator().manual_seed(3))
-    b = clips.random_crops(4, 500, torch.Generator().manual_seed(3))
-    assert torch.equal(a, b) and a.shape == (4, 500)
-    rows = clips.clips.numpy()
-    first = a[0].numpy()
-    assert any(first.tobytes() in row.tobytes() for row in rows)
+    assert clips.source_clips.tolist() == [3, 3] and clips.longest_source == 48000
+    a = clips.random_crops(16, 40000, torch.Generator().manual_seed(3))
+    b = clips.random_crops(16, 40000, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (16, 40000)
+    recordings = [source.numpy().tobytes() for source in clips.clips.reshape(2, -1)]
+    assert all(sum(crop.numpy().tobytes() in audio for audio in recordings) == 1 for crop in a)
+    with pytest.raises(DataError, match="the longest has 48000"):
+        clips.random_crops(1, 48001, torch.Generator())
+
+
+def test_every_window_of_every_recording_is_drawn_and_none_spans_two():
+    first, second = torch.full((2, 4), 10, dtype=torch.uint8), torch.full((1, 4), 20, dtype=torch.uint8)
+    first[1] = 11  # recording one: 10 10 10 10 11 11 11 11; recording two: 20 20 20 20
+    clips = ClipSet(torch.cat([first, second]), 16000, torch.tensor([2, 1]))
+    crops = clips.random_crops(2000, 3, torch.Generator().manual_seed(0), history=2)
+    windows = {tuple(crop.tolist()) for crop in crops}
+    silence = mulaw.SILENCE
+    assert windows == {(silence, silence, 10, 10, 10), (silence, 10, 10, 10, 10), (10, 10, 10, 10, 11),
+                       (10, 10, 10, 11, 11), (10, 10, 11, 11, 11), (10, 11, 11, 11, 11),
+                       (silence, silence, 20, 20, 20), (silence, 20, 20, 20, 20)}
+    from_first = sum(crop[-1] != 20 for crop in crops) / len(crops)
+    assert 0.7 < from_first < 0.8  # 6 of the 8 windows: each window is as likely
 
 
 def test_prepare_cli_reports_bad_input_in_one_line(tmp_path, capsys):

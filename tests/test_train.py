@@ -331,7 +331,7 @@ def test_the_kept_checkpoint_with_the_most_attacks_under_a_flatness_limit_is_cho
 
 def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):
     for extra, message in [(["--data", str(tmp_path / "none")], "not a prepared dataset"),
-                           (["--data", str(piano_data), "--output-length", "90000", "--max-steps", "1"], "do not fit"),
+                           (["--data", str(piano_data), "--output-length", "9000000", "--max-steps", "1"], "longer than every recording"),
                            (["--data", str(piano_data)], "--max-steps, --epochs or --time-budget")]:
         process = train_cli(*TINY, "--run", str(tmp_path / "r"), *extra)
         output = process.communicate(timeout=120)[0]

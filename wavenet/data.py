@@ -188,10 +188,22 @@ def prepare(src: Path, out: Path, sample_rate: int = 16000, clip_seconds: float 
 
 @dataclass
 class ClipSet:
-    """All clips of one split in memory: uint8 [N, clip_samples] (on the training device)."""
+    """All clips of one split in memory: uint8 [N, clip_samples] (on the training device).
+
+    A source's clips are consecutive rows, `source_clips` of them per source in order (default:
+    each clip its own source), so a training window may run across a source's clips: a model
+    whose receptive field nearly fills one clip still gets long windows to predict.
+    """
 
     clips: torch.Tensor
     sample_rate: int
+    source_clips: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_clips is None:
+            self.source_clips = torch.ones(self.clips.shape[0], dtype=torch.long)
+        if int(self.source_clips.sum()) != self.clips.shape[0]:
+            raise DataError("the sources' clip counts do not add up to the clips held")
 
     @classmethod
     def load(cls, folder: Path, split: str, device: str | torch.device = "cpu") -> "ClipSet":
@@ -211,7 +223,7 @@ class ClipSet:
                 data = np.fromfile(folder / "clips" / entry["shard"], dtype=np.uint8).reshape(-1, width)
                 parts.append(data[rows.start : rows.stop])
         clips = torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros((0, width), dtype=torch.uint8)
-        return cls(clips.to(device), manifest["sample_rate"])
+        return cls(clips.to(device), manifest["sample_rate"], torch.tensor([len(part) for part in parts], dtype=torch.long))
 
     def __len__(self) -> int:
         return self.clips.shape[0]
@@ -220,19 +232,31 @@ class ClipSet:
     def hours(self) -> float:
         return self.clips.numel() / self.sample_rate / 3600
 
-    def random_crops(self, batch: int, length: int, generator: torch.Generator, history: int = 0) -> torch.Tensor:
-        """`batch` random windows of `length` samples, drawn with `generator`: uint8 [batch, history + length].
+    @property
+    def longest_source(self) -> int:
+        """Samples in the longest source: the longest window that can be drawn."""
+        return int(self.source_clips.max()) * self.clips.shape[1] if len(self.source_clips) else 0
 
-        `history` more samples come before each window (silence before a clip's start); they do
-        not change which windows are drawn.
+    def random_crops(self, batch: int, length: int, generator: torch.Generator, history: int = 0) -> torch.Tensor:
+        """`batch` windows of `length` samples, each inside one source and every such window as
+        likely, drawn with `generator`: uint8 [batch, history + length].
+
+        `history` more samples come before each window (silence before its source's start); they
+        do not change which windows are drawn.
         """
-        count, width = self.clips.shape
-        if length > width:
-            raise DataError(f"crops of {length} samples do not fit in clips of {width}; prepare longer clips "
-                            "or train with a shorter --output-length")
-        rows = torch.randint(0, count, (batch,), generator=generator)
-        starts = torch.randint(0, width - length + 1, (batch,), generator=generator)
+        if length > self.longest_source:
+            raise DataError(f"crops of {length} samples do not fit in any source (the longest has "
+                            f"{self.longest_source}); prepare longer recordings or train with a shorter --output-length")
+        width = self.clips.shape[1]
+        source_samples = self.source_clips * width
+        first_sample = torch.cumsum(source_samples, 0) - source_samples
+        windows = (source_samples - length + 1).clamp(min=0)
+        windows_before = torch.cumsum(windows, 0)
+        drawn = torch.randint(0, int(windows_before[-1]), (batch,), generator=generator)
+        source = torch.searchsorted(windows_before, drawn, right=True)
+        starts = first_sample[source] + drawn - (windows_before[source] - windows[source])
         index = starts[:, None] - history + torch.arange(history + length)[None, :]
+        before_source = index < first_sample[source][:, None]
         device = self.clips.device
-        crops = self.clips[rows.to(device)[:, None], index.clamp(min=0).to(device)]
-        return torch.where(index.to(device) >= 0, crops, torch.full_like(crops, mulaw.SILENCE))
+        crops = self.clips.reshape(-1)[index.clamp(min=0).to(device)]
+        return torch.where(before_source.to(device), torch.full_like(crops, mulaw.SILENCE), crops)

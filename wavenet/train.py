@@ -226,11 +226,11 @@ class Trainer:
         self.crop_length = config.receptive_field + settings.output_length + 1
         self.augmentation = (RecordingChain(config.sample_rate, probability=settings.augment_share)
                              if settings.augment == "recording" else None)
-        clip_samples = self.train_set.clips.shape[1]
-        if self.crop_length > clip_samples:
-            raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + output "
-                            f"{settings.output_length} + 1) do not fit in the {clip_samples}-sample clips of {data}; "
-                            "prepare longer clips or lower --output-length")
+        for split in (self.train_set, self.val_set):
+            if len(split) and self.crop_length > split.longest_source:
+                raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + "
+                                f"output {settings.output_length} + 1) are longer than every recording in {data} "
+                                f"(the longest has {split.longest_source}); lower --output-length")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         if settings.keep_optimizer and not (resume and last is not None):
             self._continue_optimizer(Path(settings.init_from))
