@@ -7,12 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from wavenet.checkpoint import load_checkpoint
-from wavenet.data import prepare
+from wavenet.data import DatasetWriter, prepare
 from wavenet.model import WaveNet, WaveNetConfig
 from wavenet.train import Trainer, TrainingError, TrainSettings
 
@@ -49,6 +50,22 @@ def test_training_lowers_the_loss_and_logs_curves_audio_and_checkpoints(piano_da
     model, info = load_checkpoint(tmp_path / "run" / "best")
     assert info["training"]["steps"] in (60, 120) and math.isfinite(info["training"]["val_loss"])
     assert summary["steps"] == 120 and summary["audio_hours_seen"] == pytest.approx(120 * 4 * 400 / 16000 / 3600, abs=1e-4)
+
+
+def test_by_default_each_window_predicts_as_much_as_its_context_and_fits_the_recordings(tmp_path):
+    writer = DatasetWriter(tmp_path / "data", 16000, 1.0, 0.5, seed=0)
+    for score in "abcd":  # 6 s recordings: shorter than two of a large model's receptive fields
+        writer.add(score, np.sin(np.arange(6 * 16000) * 0.05).astype(np.float32), group=score)
+    writer.finish()
+    quick = TrainSettings(max_steps=1, val_every=1, checkpoint_every=1, sample_seconds=0)
+    small = Trainer(WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8),
+                    tmp_path / "data", tmp_path / "small", quick, progress=False)
+    assert (small.settings.batch_size, small.settings.output_length) == (7, 5115)  # 7 windows of 2 × 5,115
+    large = Trainer(WaveNetConfig.preset("large", residual_channels=4, dilation_channels=4, skip_channels=8),
+                    tmp_path / "data", tmp_path / "large", quick, progress=False)
+    assert (large.settings.batch_size, large.settings.output_length) == (1, 6 * 16000 - 65532 - 1)
+    assert large.train()["steps"] == 1
+    assert json.loads((tmp_path / "large" / "run.json").read_text())["settings"]["output_length"] == 30467
 
 
 def test_accumulated_micro_batches_give_the_gradient_of_one_batch_holding_all_their_crops(piano_data, tmp_path):

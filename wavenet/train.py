@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import wave
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,8 @@ FLUSH_SECONDS = 30  # how often TensorBoard events reach the disk (the monitor r
 
 @dataclass
 class TrainSettings:
-    batch_size: int = 8
-    output_length: int = 4000
+    batch_size: int = 0  # 0: chosen for the model (window_for)
+    output_length: int = 0  # samples predicted per window; 0: chosen for the model (window_for)
     accumulate: int = 1  # micro-batches per optimizer step: a large batch's gradient within a small machine's memory
     lr: float = 1e-3
     min_lr_fraction: float = 0.05
@@ -66,6 +66,19 @@ class TrainSettings:
     init_from: str = ""  # start from these weights (fresh optimizer, with warm-up)
     keep_optimizer: bool = False  # with init_from: also continue the Adam moments saved beside those weights
     keep_checkpoints: bool = False  # also keep every checkpoint's weights in steps/: takes differ from one to the next
+
+
+STEP_POSITIONS = 80_000  # positions one default batch computes: about 3 GB of activations at 32 channels
+
+
+def window_for(receptive_field: int, longest_window: int) -> tuple[int, int]:
+    """The default batch size and window length for a model: each window predicts as many samples
+    as its context holds (4,000 at least, fewer where the recordings are too short), and a batch
+    computes about STEP_POSITIONS positions (one window at least). A large model's 65,532-sample
+    context would otherwise take most of each step, and eight of its windows most of a small
+    machine's memory."""
+    output = max(1, min(max(4000, receptive_field), longest_window - receptive_field - 1))
+    return max(1, STEP_POSITIONS // (receptive_field + output + 1)), output
 
 
 def step_samples(settings: dict, processes: int) -> int:
@@ -223,14 +236,17 @@ class Trainer:
         if config.sample_rate != self.train_set.sample_rate:
             raise DataError(f"the model is for {config.sample_rate} Hz but {data} is {self.train_set.sample_rate} Hz")
         self.config, self.model = config, model.train()
+        longest_window = min(split.longest_source for split in (self.train_set, self.val_set) if len(split))
+        batch_size, output_length = window_for(config.receptive_field, longest_window)
+        self.settings = settings = replace(settings, batch_size=settings.batch_size or batch_size,
+                                           output_length=settings.output_length or output_length)
         self.crop_length = config.receptive_field + settings.output_length + 1
         self.augmentation = (RecordingChain(config.sample_rate, probability=settings.augment_share)
                              if settings.augment == "recording" else None)
-        for split in (self.train_set, self.val_set):
-            if len(split) and self.crop_length > split.longest_source:
-                raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + "
-                                f"output {settings.output_length} + 1) are longer than every recording in {data} "
-                                f"(the longest has {split.longest_source}); lower --output-length")
+        if self.crop_length > longest_window:
+            raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + "
+                            f"output {settings.output_length} + 1) are longer than every recording of a split in {data} "
+                            f"(the longest has {longest_window}); lower --output-length or add longer recordings")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         if settings.keep_optimizer and not (resume and last is not None):
             self._continue_optimizer(Path(settings.init_from))
