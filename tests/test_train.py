@@ -303,10 +303,10 @@ def test_a_stage_can_continue_the_adam_moments_of_the_run_its_weights_came_from(
 def kept_run(piano_data, tmp_path_factory) -> Path:
     """A tiny run that kept its checkpoints at steps 2 and 4, then was resumed to step 6."""
     run = tmp_path_factory.mktemp("kept") / "run"
-    common = [*TINY, "--data", str(piano_data), "--run", str(run), "--batch-size", "1", "--output-length", "200",
-              "--checkpoint-every", "2", "--sample-seconds", "0"]
-    assert train_cli(*common, "--max-steps", "4", "--keep-checkpoints").wait(timeout=300) == 0
-    assert train_cli(*common, "--max-steps", "6", "--resume").wait(timeout=300) == 0  # keeps its own setting
+    common = [*TINY, "--data", str(piano_data), "--run", str(run), "--checkpoint-every", "2", "--sample-seconds", "0"]
+    window = ["--batch-size", "1", "--output-length", "200"]
+    assert train_cli(*common, *window, "--max-steps", "4", "--keep-checkpoints").wait(timeout=300) == 0
+    assert train_cli(*common, "--max-steps", "6", "--resume").wait(timeout=300) == 0  # keeps its own settings
     return run
 
 
@@ -316,7 +316,8 @@ def test_a_run_can_keep_every_checkpoint_to_choose_among_them_later(kept_run):
     weights = [load_checkpoint(kept_run / "steps" / name) for name in kept]
     assert [info["training"]["steps"] for _, info in weights] == [2, 4, 6]
     assert not (kept_run / "steps" / kept[0] / "trainer.pt").exists()  # weights only: a long run keeps hundreds
-    last, _ = load_checkpoint(kept_run / "last")
+    last, info = load_checkpoint(kept_run / "last")
+    assert (info["training"]["batch_size"], info["training"]["output_length"]) == (1, 200)
     assert torch.equal(weights[-1][0].state_dict()["end2.bias"], last.state_dict()["end2.bias"])
     assert not torch.equal(weights[0][0].state_dict()["end2.bias"], last.state_dict()["end2.bias"])
 
@@ -348,7 +349,7 @@ def test_the_kept_checkpoint_with_the_most_attacks_under_a_flatness_limit_is_cho
 
 def test_impossible_options_and_missing_data_are_one_line_errors(tmp_path, piano_data):
     for extra, message in [(["--data", str(tmp_path / "none")], "not a prepared dataset"),
-                           (["--data", str(piano_data), "--output-length", "9000000", "--max-steps", "1"], "longer than every recording"),
+                           (["--data", str(piano_data), "--output-length", "9000000", "--max-steps", "1"], "do not fit"),
                            (["--data", str(piano_data)], "--max-steps, --epochs or --time-budget")]:
         process = train_cli(*TINY, "--run", str(tmp_path / "r"), *extra)
         output = process.communicate(timeout=120)[0]

@@ -105,8 +105,9 @@ def cmd_train(args) -> None:
     from wavenet.train import Trainer, TrainSettings
 
     config = WaveNetConfig.preset(args.preset, sample_rate=args.sample_rate, **widths(args))
-    settings = TrainSettings(batch_size=args.batch_size, accumulate=kept_on_resume(args, "accumulate", 1),
-                             output_length=args.output_length, lr=args.lr,
+    settings = TrainSettings(batch_size=kept_on_resume(args, "batch_size", 0),
+                             accumulate=kept_on_resume(args, "accumulate", 1),
+                             output_length=kept_on_resume(args, "output_length", 0), lr=args.lr,
                              warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, max_steps=args.max_steps,
                              epochs=args.epochs, time_budget=args.time_budget, val_every=args.val_every,
                              checkpoint_every=args.checkpoint_every, sample_seconds=args.sample_seconds,
@@ -226,15 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="run folder (under torchrun write --run-dir: torchrun takes --run for its own --run-path)")
     p.add_argument("--sample-rate", type=positive(int), default=16000)
-    p.add_argument("--batch-size", type=positive(int), default=0,
-                   help="windows per batch; default: about 80,000 positions per batch (one window at least)")
+    p.add_argument("--batch-size", type=positive(int), default=None,
+                   help="windows per batch; default: about 80,000 positions per batch (one window at least); "
+                        "--resume keeps the run's own")
     p.add_argument("--accumulate", type=positive(int), default=None, metavar="N",
                    help="add up the gradients of N batches before each optimizer step: the step of an N times "
                         "larger batch (say, a GPU's) in a CPU's memory and cache. Default 1; --resume keeps the "
                         "run's own")
-    p.add_argument("--output-length", type=positive(int), default=0,
-                   help="samples each window predicts, after its receptive field of context; default: as many as "
-                        "the receptive field holds, 4,000 at least (small: 7 x 5,115; medium and large: one window), fewer where the recordings are shorter")
+    p.add_argument("--output-length", type=positive(int), default=None,
+                   help="samples each window predicts after its receptive field of context; default: as many as "
+                        "the receptive field holds, 4,000 at least, fewer where the recordings are shorter "
+                        "(small: 7 x 5,115; medium and large: one window); --resume keeps the run's own")
     p.add_argument("--lr", type=positive(float), default=1e-3)
     p.add_argument("--warmup-steps", type=positive(int), default=200)
     p.add_argument("--grad-clip", type=positive(float), default=1.0)

@@ -245,8 +245,8 @@ class Trainer:
                              if settings.augment == "recording" else None)
         if self.crop_length > longest_window:
             raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + "
-                            f"output {settings.output_length} + 1) are longer than every recording of a split in {data} "
-                            f"(the longest has {longest_window}); lower --output-length or add longer recordings")
+                            f"output {settings.output_length} + 1) do not fit in {data}: the longest recording "
+                            f"of one of its splits has {longest_window}; lower --output-length or add longer recordings")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         if settings.keep_optimizer and not (resume and last is not None):
             self._continue_optimizer(Path(settings.init_from))
