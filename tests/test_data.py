@@ -7,7 +7,7 @@ import torch
 
 from wavenet import mulaw
 from wavenet.cli import main
-from wavenet.data import ClipSet, DataError, DatasetWriter, prepare
+from wavenet.data import ClipSet, DataError, DatasetWriter, prepare, stretches_in
 from conftest import tone
 
 
@@ -68,13 +68,13 @@ def test_random_crops_are_reproducible_windows_of_one_recording_that_may_run_acr
     make_recordings(tmp_path / "src", count=2)
     prepare(tmp_path / "src", tmp_path / "out", 16000, 1.0, 0.0, progress=False)
     clips = ClipSet.load(tmp_path / "out", "train")
-    assert clips.source_clips.tolist() == [3, 3] and clips.longest_source == 48000
+    assert clips.stretch_clips.tolist() == [3, 3] and clips.longest_stretch == 48000
     a = clips.random_crops(16, 40000, torch.Generator().manual_seed(3))
     b = clips.random_crops(16, 40000, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.shape == (16, 40000)
     recordings = [source.numpy().tobytes() for source in clips.clips.reshape(2, -1)]
     assert all(sum(crop.numpy().tobytes() in audio for audio in recordings) == 1 for crop in a)
-    with pytest.raises(DataError, match="the longest has 48000"):
+    with pytest.raises(DataError, match="the longest unbroken stretch has 48000"):
         clips.random_crops(1, 48001, torch.Generator())
 
 
@@ -90,6 +90,23 @@ def test_every_window_of_every_recording_is_drawn_and_none_spans_two():
                        (silence, silence, 20, 20, 20), (silence, 20, 20, 20, 20)}
     from_first = sum(crop[-1] != 20 for crop in crops) / len(crops)
     assert 0.7 < from_first < 0.8  # 6 of the 8 windows: each window is as likely
+
+
+def test_a_window_never_spans_a_dropped_silent_clip_nor_the_split_of_one_recording(tmp_path):
+    audio = 0.3 * np.sin(np.arange(10 * 16000) * 0.05).astype(np.float32)  # ten 1 s clips
+    audio[3 * 16000 : 4 * 16000] = 0  # the fourth is silent: dropped, and the audio either side is not joined
+    writer = DatasetWriter(tmp_path / "data", 16000, 1.0, 0.2, seed=0)
+    writer.add("only", audio, group="only")
+    manifest = writer.finish()
+    assert manifest["sources"]["only"]["clips"] == 9 and manifest["sources"]["only"]["stretches"] == [3, 6]
+    train, val = ClipSet.load(tmp_path / "data", "train"), ClipSet.load(tmp_path / "data", "val")
+    assert train.stretch_clips.tolist() == [3, 4] and val.stretch_clips.tolist() == [2]  # its last 2 s validate
+    assert train.reachable_share(4 * 16000) == pytest.approx(4 / 7)
+
+    del manifest["sources"]["only"]["stretches"]  # as written before stretches were recorded
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    assert ClipSet.load(tmp_path / "data", "train").stretch_clips.tolist() == [1] * 7  # where the gap was is unknown
+    assert stretches_in({"clips": 3, "seconds": 3.2}, range(3), 16000, 16000) == [3]  # nothing dropped: one stretch
 
 
 def test_prepare_cli_reports_bad_input_in_one_line(tmp_path, capsys):

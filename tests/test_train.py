@@ -13,7 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from wavenet.checkpoint import load_checkpoint
-from wavenet.data import DatasetWriter, prepare
+from wavenet.data import DataError, DatasetWriter, prepare
 from wavenet.model import WaveNet, WaveNetConfig
 from wavenet.train import Trainer, TrainingError, TrainSettings
 
@@ -52,20 +52,35 @@ def test_training_lowers_the_loss_and_logs_curves_audio_and_checkpoints(piano_da
     assert summary["steps"] == 120 and summary["audio_hours_seen"] == pytest.approx(120 * 4 * 400 / 16000 / 3600, abs=1e-4)
 
 
-def test_by_default_each_window_predicts_as_much_as_its_context_and_fits_the_recordings(tmp_path):
-    writer = DatasetWriter(tmp_path / "data", 16000, 1.0, 0.5, seed=0)
-    for score in "abcd":  # 6 s recordings: shorter than two of a large model's receptive fields
-        writer.add(score, np.sin(np.arange(6 * 16000) * 0.05).astype(np.float32), group=score)
-    writer.finish()
+def test_by_default_each_window_predicts_as_much_as_its_context_and_fits_the_recordings(tmp_path, capsys):
+    def dataset(name: str, seconds: dict[str, float]) -> Path:
+        writer = DatasetWriter(tmp_path / name, 16000, 1.0, 0.0, seed=0)
+        for score, length in seconds.items():
+            writer.add(score, np.sin(np.arange(int(length * 16000)) * 0.05).astype(np.float32), group=score)
+        writer.finish()
+        return tmp_path / name
+
+    # four 6 s recordings (shorter than two of a large model's receptive fields) and four of 2 s
+    mixed = dataset("mixed", {**{score: 6 for score in "abcd"}, **{score: 2 for score in "efgh"}})
     quick = TrainSettings(max_steps=1, val_every=1, checkpoint_every=1, sample_seconds=0)
-    small = Trainer(WaveNetConfig.preset("small", residual_channels=4, dilation_channels=4, skip_channels=8),
-                    tmp_path / "data", tmp_path / "small", quick, progress=False)
+
+    def trainer(preset: str, data: Path, settings: TrainSettings = quick) -> Trainer:
+        config = WaveNetConfig.preset(preset, residual_channels=4, dilation_channels=4, skip_channels=8)
+        return Trainer(config, data, tmp_path / "runs" / f"{preset}-{data.name}-{settings.output_length}",
+                       settings, progress=False)
+
+    small = trainer("small", mixed)
     assert (small.settings.batch_size, small.settings.output_length) == (7, 5115)  # 7 windows of 2 × 5,115
-    large = Trainer(WaveNetConfig.preset("large", residual_channels=4, dilation_channels=4, skip_channels=8),
-                    tmp_path / "data", tmp_path / "large", quick, progress=False)
+    assert "warning" not in capsys.readouterr().out
+    longer = trainer("small", mixed, TrainSettings(output_length=16000, max_steps=1))
+    assert (longer.settings.batch_size, longer.settings.output_length) == (3, 16000)  # still ~80,000 positions
+    large = trainer("large", mixed)
     assert (large.settings.batch_size, large.settings.output_length) == (1, 6 * 16000 - 65532 - 1)
+    assert "fit in recordings holding only 75% of" in capsys.readouterr().out  # the 2 s ones are never reached
     assert large.train()["steps"] == 1
-    assert json.loads((tmp_path / "large" / "run.json").read_text())["settings"]["output_length"] == 30467
+    assert json.loads((large.run / "run.json").read_text())["settings"]["output_length"] == 30467
+    with pytest.raises(DataError, match="too short for this model's receptive field"):
+        trainer("large", dataset("short", {score: 2 for score in "abcd"}))
 
 
 def test_accumulated_micro_batches_give_the_gradient_of_one_batch_holding_all_their_crops(piano_data, tmp_path):

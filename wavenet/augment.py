@@ -16,7 +16,7 @@ through it:
 - a level change of ±6 dB on all of it (so the noise ends 39–76 dB down), kept below clipping.
 
 The whole chain is causal. Reverberation needs the audio before the crop: the trainer passes
-`head` samples of history in front of each crop (silence before a clip's start), and the
+`head` samples of history in front of each crop (silence before its recording's start), and the
 chain drops them after the room has rung in.
 Per-crop settings come from the trainer's generator, the bulk noise from a generator on the
 crops' device seeded by it, so a resumed run on the same kind of device draws what it would have.

@@ -8,6 +8,7 @@ Re-running `prepare` skips sources whose clip file exists, so an interrupted run
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ class DataError(ValueError):
     """A dataset that cannot be prepared or used, with a message meant for the user."""
 
 
-def cut_clips(audio: np.ndarray, clip_samples: int) -> np.ndarray:
-    """Non-overlapping μ-law clips [n, clip_samples]; the short remainder and silent clips are dropped."""
+def cut_clips(audio: np.ndarray, clip_samples: int) -> tuple[np.ndarray, list[int]]:
+    """Non-overlapping μ-law clips [n, clip_samples], and how many clips each unbroken stretch of
+    them holds: the short remainder and silent clips are dropped, and a dropped clip ends a stretch
+    (a training window may run across the clips of one stretch, never across a gap)."""
     count = len(audio) // clip_samples
     rows = audio[: count * clip_samples].reshape(count, clip_samples)
     audible = np.abs(rows).max(axis=1) >= SILENCE_PEAK
-    return mulaw.encode(rows[audible])
+    stretches = [len(list(run)) for kept, run in itertools.groupby(audible) if kept]
+    return mulaw.encode(rows[audible]), stretches
 
 
 def split_groups(groups: list[str], val_fraction: float, seed: int) -> set[str]:
@@ -85,12 +89,12 @@ class DatasetWriter:
 
     def add(self, source: str, audio: np.ndarray, group: str, extra: dict | None = None) -> int:
         """Cut `audio` into clips, write them atomically, record the source. Returns the clip count."""
-        clips = cut_clips(audio, self.clip_samples)
+        clips, stretches = cut_clips(audio, self.clip_samples)
         shard = hashlib.sha1(source.encode()).hexdigest()[:16] + ".u8"
         tmp = self.out / "clips" / (shard + ".tmp")
         clips.tofile(tmp)
         os.replace(tmp, self.out / "clips" / shard)
-        self.manifest["sources"][source] = {"group": group, "shard": shard, "clips": len(clips),
+        self.manifest["sources"][source] = {"group": group, "shard": shard, "clips": len(clips), "stretches": stretches,
                                             "seconds": round(len(audio) / self.manifest["sample_rate"], 2),
                                             **(extra or {})}
         self.manifest["skipped"].pop(source, None)
@@ -143,6 +147,19 @@ class DatasetWriter:
         return self.manifest
 
 
+def stretches_in(entry: dict, rows: range, clip_samples: int, sample_rate: int) -> list[int]:
+    """How many of `rows` (one source's clips) each unbroken stretch holds. A manifest written
+    before stretches were recorded says only whether a clip was dropped: then, if one was, every
+    clip stands alone."""
+    stretches = entry.get("stretches")
+    if stretches is None:
+        whole = round(entry["seconds"] * sample_rate) // clip_samples == entry["clips"]
+        stretches = [entry["clips"]] if whole else [1] * entry["clips"]
+    ends = np.cumsum(stretches)
+    pieces = [min(end, rows.stop) - max(end - length, rows.start) for end, length in zip(ends, stretches)]
+    return [piece for piece in pieces if piece > 0]
+
+
 def clip_rows(entry: dict, split: str) -> range:
     """Which clip rows of one source belong to `split`."""
     if entry.get("split") == "time":
@@ -190,20 +207,21 @@ def prepare(src: Path, out: Path, sample_rate: int = 16000, clip_seconds: float 
 class ClipSet:
     """All clips of one split in memory: uint8 [N, clip_samples] (on the training device).
 
-    A source's clips are consecutive rows, `source_clips` of them per source in order (default:
-    each clip its own source), so a training window may run across a source's clips: a model
-    whose receptive field nearly fills one clip still gets long windows to predict.
+    An unbroken stretch of one recording is consecutive rows, `stretch_clips` of them per stretch
+    in order (default: each clip stands alone), so a training window may run across a stretch's
+    clips: a model whose receptive field nearly fills one clip still gets long windows to predict.
     """
 
     clips: torch.Tensor
     sample_rate: int
-    source_clips: torch.Tensor | None = None
+    stretch_clips: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.source_clips is None:
-            self.source_clips = torch.ones(self.clips.shape[0], dtype=torch.long)
-        if int(self.source_clips.sum()) != self.clips.shape[0]:
-            raise DataError("the sources' clip counts do not add up to the clips held")
+        if self.stretch_clips is None:
+            self.stretch_clips = torch.ones(self.clips.shape[0], dtype=torch.long)
+        self.stretch_clips = self.stretch_clips.cpu()  # drawn against CPU generators
+        if int(self.stretch_clips.sum()) != self.clips.shape[0]:
+            raise DataError("the stretches' clip counts do not add up to the clips held")
 
     @classmethod
     def load(cls, folder: Path, split: str, device: str | torch.device = "cpu") -> "ClipSet":
@@ -216,14 +234,15 @@ class ClipSet:
             raise DataError(f"{folder} is an evaluation set ({manifest.get('description', '')}): "
                             "training on it would spoil it; train on another dataset")
         width = manifest["clip_samples"]
-        parts = []
+        parts, stretches = [], []
         for entry in manifest["sources"].values():
             rows = clip_rows(entry, split)
             if len(rows):
                 data = np.fromfile(folder / "clips" / entry["shard"], dtype=np.uint8).reshape(-1, width)
                 parts.append(data[rows.start : rows.stop])
+                stretches += stretches_in(entry, rows, width, manifest["sample_rate"])
         clips = torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros((0, width), dtype=torch.uint8)
-        return cls(clips.to(device), manifest["sample_rate"], torch.tensor([len(part) for part in parts], dtype=torch.long))
+        return cls(clips.to(device), manifest["sample_rate"], torch.tensor(stretches, dtype=torch.long))
 
     def __len__(self) -> int:
         return self.clips.shape[0]
@@ -233,30 +252,36 @@ class ClipSet:
         return self.clips.numel() / self.sample_rate / 3600
 
     @property
-    def longest_source(self) -> int:
-        """Samples in the longest source: the longest window that can be drawn."""
-        return int(self.source_clips.max()) * self.clips.shape[1] if len(self.source_clips) else 0
+    def longest_stretch(self) -> int:
+        """Samples in the longest unbroken stretch: the longest window that can be drawn."""
+        return int(self.stretch_clips.max()) * self.clips.shape[1] if len(self.stretch_clips) else 0
+
+    def reachable_share(self, length: int) -> float:
+        """The share of the clips that lie in stretches long enough for windows of `length` samples."""
+        long_enough = self.stretch_clips * self.clips.shape[1] >= length
+        return float(self.stretch_clips[long_enough].sum() / max(1, len(self)))
 
     def random_crops(self, batch: int, length: int, generator: torch.Generator, history: int = 0) -> torch.Tensor:
-        """`batch` windows of `length` samples, each inside one source and every such window as
-        likely, drawn with `generator`: uint8 [batch, history + length].
+        """`batch` windows of `length` samples, each inside one unbroken stretch and every such
+        window as likely, drawn with `generator`: uint8 [batch, history + length].
 
-        `history` more samples come before each window (silence before its source's start); they
+        `history` more samples come before each window (silence before its stretch's start); they
         do not change which windows are drawn.
         """
-        if length > self.longest_source:
-            raise DataError(f"crops of {length} samples do not fit in any source (the longest has "
-                            f"{self.longest_source}); prepare longer recordings or train with a shorter --output-length")
+        if length > self.longest_stretch:
+            raise DataError(f"crops of {length} samples do not fit in any recording (the longest unbroken stretch "
+                            f"has {self.longest_stretch}); prepare longer recordings or train with a shorter "
+                            "--output-length")
         width = self.clips.shape[1]
-        source_samples = self.source_clips * width
-        first_sample = torch.cumsum(source_samples, 0) - source_samples
-        windows = (source_samples - length + 1).clamp(min=0)
-        windows_before = torch.cumsum(windows, 0)
-        drawn = torch.randint(0, int(windows_before[-1]), (batch,), generator=generator)
-        source = torch.searchsorted(windows_before, drawn, right=True)
-        starts = first_sample[source] + drawn - (windows_before[source] - windows[source])
+        stretch_samples = self.stretch_clips * width
+        first_sample = torch.cumsum(stretch_samples, 0) - stretch_samples
+        windows = (stretch_samples - length + 1).clamp(min=0)
+        windows_through = torch.cumsum(windows, 0)  # windows in this stretch and every one before it
+        drawn = torch.randint(0, int(windows_through[-1]), (batch,), generator=generator)
+        stretch = torch.searchsorted(windows_through, drawn, right=True)
+        starts = first_sample[stretch] + drawn - (windows_through[stretch] - windows[stretch])
         index = starts[:, None] - history + torch.arange(history + length)[None, :]
-        before_source = index < first_sample[source][:, None]
+        before_stretch = index < first_sample[stretch][:, None]
         device = self.clips.device
         crops = self.clips.reshape(-1)[index.clamp(min=0).to(device)]
-        return torch.where(before_source.to(device), torch.full_like(crops, mulaw.SILENCE), crops)
+        return torch.where(before_stretch.to(device), torch.full_like(crops, mulaw.SILENCE), crops)

@@ -69,15 +69,16 @@ class TrainSettings:
 
 
 STEP_POSITIONS = 80_000  # positions one default batch computes: about 3 GB of activations at 32 channels
+VALIDATION_WINDOWS = 8  # at least: a batch of one long window would otherwise be validated at 4 places
 
 
-def window_for(receptive_field: int, longest_window: int) -> tuple[int, int]:
-    """The default batch size and window length for a model: each window predicts as many samples
-    as its context holds (4,000 at least, fewer where the recordings are too short), and a batch
-    computes about STEP_POSITIONS positions (one window at least). A large model's 65,532-sample
-    context would otherwise take most of each step, and eight of its windows most of a small
-    machine's memory."""
-    output = max(1, min(max(4000, receptive_field), longest_window - receptive_field - 1))
+def window_for(receptive_field: int, longest_window: int, output_length: int = 0) -> tuple[int, int]:
+    """The default batch size and, unless given, window length for a model: each window predicts
+    as many samples as its context holds (4,000 at least, fewer where the recordings are too
+    short), and a batch computes about STEP_POSITIONS positions (one window at least). A large
+    model's 65,532-sample context would otherwise take most of each step, and eight of its
+    windows most of a small machine's memory."""
+    output = output_length or max(1, min(max(4000, receptive_field), longest_window - receptive_field - 1))
     return max(1, STEP_POSITIONS // (receptive_field + output + 1)), output
 
 
@@ -236,17 +237,25 @@ class Trainer:
         if config.sample_rate != self.train_set.sample_rate:
             raise DataError(f"the model is for {config.sample_rate} Hz but {data} is {self.train_set.sample_rate} Hz")
         self.config, self.model = config, model.train()
-        longest_window = min(split.longest_source for split in (self.train_set, self.val_set) if len(split))
-        batch_size, output_length = window_for(config.receptive_field, longest_window)
+        longest_window = min(split.longest_stretch for split in (self.train_set, self.val_set) if len(split))
+        if config.receptive_field + 2 > longest_window:
+            raise DataError(f"the longest unbroken recording in one of {data}'s splits has {longest_window} samples: "
+                            f"too short for this model's receptive field ({config.receptive_field}) and a sample to "
+                            "predict; add longer recordings or train a smaller model")
+        batch_size, output_length = window_for(config.receptive_field, longest_window, settings.output_length)
         self.settings = settings = replace(settings, batch_size=settings.batch_size or batch_size,
-                                           output_length=settings.output_length or output_length)
+                                           output_length=output_length)
         self.crop_length = config.receptive_field + settings.output_length + 1
         self.augmentation = (RecordingChain(config.sample_rate, probability=settings.augment_share)
                              if settings.augment == "recording" else None)
         if self.crop_length > longest_window:
             raise DataError(f"crops of {self.crop_length} samples (receptive field {config.receptive_field} + "
-                            f"output {settings.output_length} + 1) do not fit in {data}: the longest recording "
-                            f"of one of its splits has {longest_window}; lower --output-length or add longer recordings")
+                            f"output {settings.output_length} + 1) do not fit in {data}: the longest unbroken "
+                            f"recording in one of its splits has {longest_window}; lower --output-length")
+        reachable = self.train_set.reachable_share(self.crop_length)
+        if reachable < 0.9 and self.is_main:
+            print(f"warning: windows of {self.crop_length} samples fit in recordings holding only {reachable:.0%} "
+                  f"of {data}'s training clips; the rest is never trained on (a lower --output-length reaches more)")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         if settings.keep_optimizer and not (resume and last is not None):
             self._continue_optimizer(Path(settings.init_from))
@@ -508,9 +517,10 @@ class Trainer:
         if data is None:
             return None
         generator = torch.Generator().manual_seed(12345)
+        batches = max(self.settings.val_batches, math.ceil(VALIDATION_WINDOWS / self.settings.batch_size))
         self.model.eval()
         losses = [next_sample_loss(self.model, data.random_crops(self.settings.batch_size, self.crop_length, generator),
-                                   self.config.receptive_field).item() for _ in range(self.settings.val_batches)]
+                                   self.config.receptive_field).item() for _ in range(batches)]
         self.model.train()
         return float(np.mean(losses))
 
